@@ -1,0 +1,1 @@
+//! Safe DPDK wrappers. TODO(owner).

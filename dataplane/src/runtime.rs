@@ -1,0 +1,1 @@
+//! Lcore runtime. TODO(owner).
