@@ -9,7 +9,7 @@ for v in "$@"; do args+=("--vdev=$v"); done
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 timeout -s TERM "$secs" dpdk-testpmd -l 0,1 --in-memory --no-pci "${args[@]}" -- \
-  --forward-mode="$mode" --stats-period=1 --auto-start --total-num-mbufs=65536 >"$log" 2>&1 || true
+  --forward-mode="$mode" --stats-period=1 --auto-start --total-num-mbufs=131072 >"$log" 2>&1 || true
 # testpmd prints, per port and period: "Rx-pps:     12345678          Rx-bps: ..."
 awk '/NIC statistics for port 0 / {p=1} p && /Rx-pps:/ {print $2; p=0}' "$log" | tail -n +3 \
   | sort -n | awk '{a[NR]=$1} END { if (NR == 0) { print "error: no samples" > "/dev/stderr"; exit 1 }
