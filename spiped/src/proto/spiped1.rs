@@ -8,6 +8,9 @@
 //!   with `-g` y != 1) *before* it computes its own DH value, so an unauthenticated peer cannot
 //!   make it do a modexp; only then it sends message 3.
 //! - `-f` sends y = 1 and skips every modexp; y_SC is then 1 on both ends.
+//! - [`Handshake::is_done`] turns true once the peer's DH message is authenticated and ours is
+//!   handed out; the shared-secret modexp and dk_2 run in [`Handshake::into_transport`], after
+//!   the I/O layer has written our last message, so both ends compute y_SC in parallel.
 //! - Traffic: fixed 1060-byte packets, encrypt-then-MAC with per-direction packet numbers that
 //!   never appear on the wire. The MAC is checked before decryption and the packet number only
 //!   advances after authentication.
@@ -122,8 +125,15 @@ enum State {
         macs: DhMacKeys,
         msg: Box<Accum<DH_MSG_LEN>>,
     },
-    /// Keys derived; the transport is ready once the outbox is drained.
-    Done(Box<Spiped1Transport>),
+    /// The peer's DH message authenticated and validated; the transport is ready once the
+    /// outbox is drained. The shared-secret modexp and dk_2 are left to `into_transport`, which
+    /// the I/O layer calls only after it wrote our last message: the server's message 3 is on
+    /// the wire while both ends compute y_SC at the same time (one modexp less on the critical
+    /// path of every connection).
+    Done {
+        peer_nonce: [u8; NONCE_LEN],
+        y_peer: Box<[u8; DH_VALUE_LEN]>,
+    },
     /// A step failed; the connection must be closed.
     Failed,
 }
@@ -250,18 +260,15 @@ impl Spiped1Handshake {
                     // Message 3, only now that message 2 is authenticated.
                     self.queue_dh_message(&macs);
                 }
-                let y_sc = match &self.exponent {
-                    Some(x) => Zeroizing::new(dh::shared_secret(&y_peer, x)),
-                    None => Zeroizing::new(dh::one_be()),
-                };
-                let (nonce_c, nonce_s) = self.ordered_nonces(&peer_nonce);
-                let dk2 = derive_dk2(&self.key, nonce_c, nonce_s, &y_sc);
                 Ok((
-                    State::Done(Box::new(Spiped1Transport::from_dk2(self.role, &dk2))),
+                    State::Done {
+                        peer_nonce,
+                        y_peer: Box::new(y_peer),
+                    },
                     used,
                 ))
             }
-            State::Done(t) => Ok((State::Done(t), 0)),
+            done @ State::Done { .. } => Ok((done, 0)),
             State::Failed => Err(HandshakeError::Malformed("handshake already failed")),
         }
     }
@@ -277,10 +284,10 @@ impl Handshake for Spiped1Handshake {
         let mut used = 0;
         loop {
             let state = std::mem::replace(&mut self.state, State::Failed);
-            let was_done = matches!(state, State::Done(_));
+            let was_done = matches!(state, State::Done { .. });
             let (next, n) = self.step(state, &input[used..])?;
             used += n;
-            let progressed = n > 0 && !matches!(next, State::Done(_));
+            let progressed = n > 0 && !matches!(next, State::Done { .. });
             self.state = next;
             if was_done || !progressed || used == input.len() {
                 return Ok(used);
@@ -289,17 +296,25 @@ impl Handshake for Spiped1Handshake {
     }
 
     fn is_done(&self) -> bool {
-        matches!(self.state, State::Done(_)) && self.outbox.is_empty()
+        matches!(self.state, State::Done { .. }) && self.outbox.is_empty()
     }
 
     fn into_transport(self: Box<Self>) -> Result<Box<dyn Transport>, HandshakeError> {
         if !self.outbox.is_empty() {
             return Err(HandshakeError::NotFinished);
         }
-        match self.state {
-            State::Done(t) => Ok(t),
-            _ => Err(HandshakeError::NotFinished),
-        }
+        let (peer_nonce, y_peer) = match &self.state {
+            State::Done { peer_nonce, y_peer } => (peer_nonce, y_peer),
+            _ => return Err(HandshakeError::NotFinished),
+        };
+        // y_SC: 1 if we skipped the exchange (-f), else y_peer^x (1 if the peer used -f).
+        let y_sc = match &self.exponent {
+            Some(x) => Zeroizing::new(dh::shared_secret(y_peer, x)),
+            None => Zeroizing::new(dh::one_be()),
+        };
+        let (nonce_c, nonce_s) = self.ordered_nonces(peer_nonce);
+        let dk2 = derive_dk2(&self.key, nonce_c, nonce_s, &y_sc);
+        Ok(Box::new(Spiped1Transport::from_dk2(self.role, &dk2)))
     }
 }
 
