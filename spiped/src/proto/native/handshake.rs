@@ -704,3 +704,115 @@ mod tests {
         assert_eq!(tr.peer_eof(0), Ok(()));
     }
 }
+
+/// Known-answer test of a whole handshake (docs/PROTOCOL.md "Test vectors"), checked against an
+/// independent Python implementation (tests/vectors/spiped_native_kat.py).
+#[cfg(test)]
+mod kat {
+    #![allow(deprecated)] // ring::test::rand is ring's own fixed-output RNG for known answers.
+
+    use super::*;
+    use crate::proto::Opened;
+    use ring::test::rand::FixedSliceSequenceRandom;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// RFC 7748 §6.1 private keys: Alice is the initiator, Bob the responder.
+    const ALICE: &str = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
+    const BOB: &str = "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb";
+
+    struct Transcript {
+        hello_i: Vec<u8>,
+        hello_r: Vec<u8>,
+        ks_i: Vec<u8>,
+        ks_r: Vec<u8>,
+        record_i: Vec<u8>,
+        close_r: Vec<u8>,
+    }
+
+    /// Runs the fixed handshake (key file empty, nonce_I = 00..1f, nonce_R = 20..3f, suites
+    /// offered AES-256-GCM then ChaCha20-Poly1305), then seals "hello" initiator → responder and
+    /// a close responder → initiator.
+    fn run(pfs: Pfs) -> Transcript {
+        let nonce_i: Vec<u8> = (0u8..32).collect();
+        let nonce_r: Vec<u8> = (32u8..64).collect();
+        let (alice, bob) = (unhex(ALICE), unhex(BOB));
+        let key = Arc::new(PreSharedKey::from_file_bytes(b""));
+        let draws_i: Vec<&[u8]> =
+            if pfs == Pfs::Disabled { vec![&nonce_i] } else { vec![&nonce_i, &alice] };
+        let draws_r: Vec<&[u8]> =
+            if pfs == Pfs::Disabled { vec![&nonce_r] } else { vec![&nonce_r, &bob] };
+        let rng_i = FixedSliceSequenceRandom { bytes: &draws_i, current: 0.into() };
+        let rng_r = FixedSliceSequenceRandom { bytes: &draws_r, current: 0.into() };
+        let cfg = |role| SessionConfig { role, pfs, key: key.clone() };
+        let mut i = NativeHandshake::new(&cfg(Role::Initiator), &rng_i).unwrap();
+        let mut r = NativeHandshake::new(&cfg(Role::Responder), &rng_r).unwrap();
+        i.offer = [Suite::Aes256Gcm, Suite::ChaCha20Poly1305];
+        let take = |h: &mut NativeHandshake| {
+            let mut v = Vec::new();
+            h.write_to(&mut v);
+            v
+        };
+        let hello_i = take(&mut i);
+        let hello_r = take(&mut r);
+        r.read_from(&hello_i).unwrap();
+        i.read_from(&hello_r).unwrap();
+        let ks_i = take(&mut i);
+        r.read_from(&ks_i).unwrap();
+        let ks_r = take(&mut r);
+        i.read_from(&ks_r).unwrap();
+        assert!(i.is_done() && r.is_done());
+        assert_eq!(i.forward_secret(), Some(pfs != Pfs::Disabled));
+        let (mut ti, mut tr) = (i.into_native_transport().unwrap(), r.into_native_transport().unwrap());
+        let mut record_i = vec![0u8; 24];
+        ti.seal(b"hello", &mut record_i).unwrap();
+        let mut out = [0u8; 16];
+        assert_eq!(tr.open(&record_i, &mut out).unwrap(), Opened::Data { consumed: 24, len: 5 });
+        let mut close_r = vec![0u8; 19];
+        tr.seal_close(&mut close_r).unwrap();
+        assert_eq!(ti.open(&close_r, &mut out).unwrap(), Opened::Close { consumed: 19 });
+        Transcript { hello_i, hello_r, ks_i, ks_r, record_i, close_r }
+    }
+
+    /// The PFS handshake, byte for byte.
+    #[test]
+    fn handshake_known_answer_pfs() {
+        let t = run(Pfs::Preferred);
+        let got = [&t.hello_i, &t.hello_r, &t.ks_i, &t.ks_r, &t.record_i, &t.close_r].map(|b| hex(b));
+        assert_eq!(got, KAT_PFS);
+    }
+
+    /// The -f handshake (no X25519 on either side), byte for byte.
+    #[test]
+    fn handshake_known_answer_no_pfs() {
+        let t = run(Pfs::Disabled);
+        let got = [&t.hello_i, &t.hello_r, &t.ks_i, &t.ks_r, &t.record_i, &t.close_r].map(|b| hex(b));
+        assert_eq!(got, KAT_NO_PFS);
+    }
+
+    /// Hello_I, Hello_R, KeyShare_I, KeyShare_R, record I→R "hello", close R→I.
+    const KAT_PFS: [&str; 6] = [
+        "73704e500101000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "73704e500102202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
+        "100044010201028520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a\
+         16fa17ec2e4d93bced8590d85d029d36fd19b2979102eeeb6ccecbdb366fbe80",
+        "1100420101de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f\
+         b334117f2936da97f12f7b3e636d1a0a4b7604d85657fe6e65c906de91f80c70",
+        "01000535effbc9182f2070ed8bc1f90e348511cffdb01ca3",
+        "0200005f2a92560a5f1f6a8b454b2174e9cfa9",
+    ];
+    const KAT_NO_PFS: [&str; 6] = [
+        "73704e500101000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "73704e500102202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
+        "10002400020102b78904003f04a6f20106f6149bd5de2d7d30cf0506d03ad70cb9397e49225f65",
+        "1100220001ca5d2a6fd6be240dc25841e2756ea2efeb84393df186e3459024e532fd0b27a5",
+        "0100055f479548d1abdb2b68d706bcff7686461ec5af9103",
+        "020000174c4af0e552ef74b86a54c88a9361c8",
+    ];
+}
