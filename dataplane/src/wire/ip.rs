@@ -65,3 +65,92 @@ impl fmt::Display for IpProtocol {
         }
     }
 }
+
+/// The start of the packet an ICMP error quotes ("invoking packet"): its IP header and the first
+/// bytes of its upper layer, enough to find the flow it belongs to.
+///
+/// The quoted header's length fields describe the original packet, which is longer than the
+/// quote, so a quote cannot go through `Ipv4Packet::new_checked`; this type checks only what a
+/// quote must contain: a whole IP header (IPv6: and its extension headers) and at least
+/// [`QuotedPacket::MIN_L4_LEN`] bytes of the upper layer (RFC 792 requires 64 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedPacket<'a> {
+    /// Source address of the invoking packet (our side, for traffic we sent).
+    pub src_addr: std::net::IpAddr,
+    /// Destination address of the invoking packet.
+    pub dst_addr: std::net::IpAddr,
+    /// Upper-layer protocol of the invoking packet.
+    pub protocol: IpProtocol,
+    /// Offset of the upper-layer bytes from the start of the quote.
+    pub l4_offset: usize,
+    /// The quoted upper-layer bytes (at least [`QuotedPacket::MIN_L4_LEN`]).
+    pub l4: &'a [u8],
+}
+
+impl<'a> QuotedPacket<'a> {
+    /// Upper-layer bytes a quote must hold: ports and (for TCP) the sequence number.
+    pub const MIN_L4_LEN: usize = 8;
+
+    /// Reads a quoted IPv4 packet. `Malformed` for a version or IHL that cannot be IPv4;
+    /// `Truncated` if the header or 8 upper-layer bytes are missing.
+    pub fn parse_ipv4(quote: &'a [u8]) -> super::Result<QuotedPacket<'a>> {
+        use super::Error;
+        let first = *quote.first().ok_or(Error::Truncated)?;
+        let header_len = usize::from(first & 0x0f) * 4;
+        if first >> 4 != 4 || header_len < 20 {
+            return Err(Error::Malformed);
+        }
+        if quote.len() < header_len {
+            return Err(Error::Truncated);
+        }
+        let hdr = super::Ipv4Packet::new_unchecked(&quote[..header_len]);
+        Self::finish(hdr.src_addr().into(), hdr.dst_addr().into(), hdr.next_header(), quote, header_len)
+    }
+
+    /// Reads a quoted IPv6 packet, walking its extension headers (bounded as in
+    /// [`super::Ipv6ExtHeaders`]). A quoted non-first fragment is `Unsupported` (it has no
+    /// upper-layer header to match a flow with).
+    pub fn parse_ipv6(quote: &'a [u8]) -> super::Result<QuotedPacket<'a>> {
+        use super::{ipv6, Error, Ipv6ExtHeaders};
+        if quote.len() < ipv6::HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let hdr = super::Ipv6Packet::new_unchecked(&quote[..ipv6::HEADER_LEN]);
+        if hdr.version() != 6 {
+            return Err(Error::Malformed);
+        }
+        let mut walk = Ipv6ExtHeaders::new(hdr.next_header(), &quote[ipv6::HEADER_LEN..]);
+        for ext in &mut walk {
+            if ext?.fragment().is_some_and(|f| f.offset != 0) {
+                return Err(Error::Unsupported);
+            }
+        }
+        let l4_offset = ipv6::HEADER_LEN + walk.offset();
+        Self::finish(hdr.src_addr().into(), hdr.dst_addr().into(), walk.next_header(), quote, l4_offset)
+    }
+
+    fn finish(
+        src_addr: std::net::IpAddr,
+        dst_addr: std::net::IpAddr,
+        protocol: IpProtocol,
+        quote: &'a [u8],
+        l4_offset: usize,
+    ) -> super::Result<QuotedPacket<'a>> {
+        let l4 = quote.get(l4_offset..).unwrap_or(&[]);
+        if l4.len() < Self::MIN_L4_LEN {
+            return Err(super::Error::Truncated);
+        }
+        Ok(QuotedPacket { src_addr, dst_addr, protocol, l4_offset, l4 })
+    }
+
+    /// Source and destination ports of a quoted TCP or UDP header.
+    pub fn ports(&self) -> Option<(u16, u16)> {
+        match self.protocol {
+            IpProtocol::TCP | IpProtocol::UDP => {
+                let p = self.l4.get(..4)?;
+                Some((u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]])))
+            }
+            _ => None,
+        }
+    }
+}

@@ -34,27 +34,28 @@ use crate::pipeline::DropReason;
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
-// STEP2 pub mod gue;
-// STEP2 pub mod icmpv4;
-// STEP2 pub mod icmpv6;
+pub mod gue;
+pub mod icmpv4;
+pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
-// STEP2 pub mod ipv6;
-// STEP2 pub mod pretty;
+pub mod ipv6;
+// STEP3 pub mod pretty;
 pub mod tcp;
-// STEP2 pub mod tunnel;
+pub mod tunnel;
 pub mod udp;
 pub mod vlan;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use checksum::PseudoHeader;
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-// STEP2 pub use gue::{GueHeader, GueRepr, GueVariant};
-// STEP2 pub use icmpv4::{Icmpv4Message, Icmpv4Packet};
-// STEP2 pub use icmpv6::{Icmpv6Message, Icmpv6Packet, NdiscOption, NdiscOptions, NdiscRepr};
-pub use ip::IpProtocol;
+pub use gue::{GueHeader, GueRepr, GueVariant};
+pub use icmpv4::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
+pub use icmpv6::{Icmpv6Message, Icmpv6Packet, Icmpv6Repr, NdiscOption, NdiscOptions, NdiscRepr};
+pub use ip::{IpProtocol, QuotedPacket};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
-// STEP2 pub use ipv6::{Ipv6ExtHeaders, Ipv6Packet, Ipv6Repr, Ipv6Upper, MAX_IPV6_EXT_HEADERS};
+pub use ipv6::{Ipv6ExtHeader, Ipv6ExtHeaders, Ipv6Fragment, Ipv6Packet, Ipv6Repr, Ipv6Upper, MAX_IPV6_EXT_HEADERS};
+pub use tunnel::{Encap, OuterAddrs, TunnelRepr};
 pub use tcp::{TcpFlags, TcpOption, TcpOptions, TcpPacket};
 pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{L2Info, VlanPacket, VlanRepr};
@@ -80,9 +81,9 @@ pub enum Error {
     /// A checksum we verify does not match the bytes.
     #[error("bad checksum: the packet was corrupted in transit or built by a broken sender")]
     BadChecksum,
-    /// An IPv6 extension-header chain longer than `MAX_IPV6_EXT_HEADERS` (which also bounds
+    /// An IPv6 extension-header chain longer than [`MAX_IPV6_EXT_HEADERS`] (which also bounds
     /// chains that reference themselves).
-    #[error("IPv6 extension-header chain longer than the limit (8 headers): dropped to bound per-packet work")]
+    #[error("IPv6 extension-header chain longer than {MAX_IPV6_EXT_HEADERS} headers: dropped to bound per-packet work")]
     ExtHeaderLimit,
     /// Well-formed, but a kind we do not implement (non-Ethernet ARP, stacked VLAN tags, GUE
     /// control messages or versions we do not speak).
