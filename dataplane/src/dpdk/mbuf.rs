@@ -195,6 +195,15 @@ impl<'a> MbufBatch<'a> {
         BURST_SIZE - self.len
     }
 
+    /// Total frame bytes held (for byte counters).
+    pub fn total_len(&self) -> usize {
+        self.slots[..self.len]
+            .iter()
+            // SAFETY: slots[..len] are valid owned mbufs; only their header is read.
+            .map(|p| unsafe { (**p).pkt_len } as usize)
+            .sum()
+    }
+
     /// Adds an mbuf at the end; gives it back when the batch is full.
     pub fn push(&mut self, m: Mbuf<'a>) -> Result<(), Mbuf<'a>> {
         if self.len == BURST_SIZE {

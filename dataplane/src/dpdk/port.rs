@@ -226,6 +226,15 @@ impl Port {
         Ok(mac.addr_bytes)
     }
 
+    /// Sets the port's MAC address (`rte_eth_dev_default_mac_addr_set`). Used to give a TAP
+    /// exception port its NIC's MAC, so the kernel answers with the address clients talk to.
+    pub fn set_mac_address(&self, mac: [u8; 6]) -> Result<(), DpdkError> {
+        let mut addr = sys::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: `addr` is a valid MAC for the duration of the call.
+        let rc = unsafe { sys::rte_eth_dev_default_mac_addr_set(self.inner.dev, &mut addr) };
+        self.check(rc, "rte_eth_dev_default_mac_addr_set")
+    }
+
     /// Current link state, without waiting for autonegotiation.
     pub fn link(&self) -> Result<LinkStatus, DpdkError> {
         let mut link = sys::rte_eth_link::default();
