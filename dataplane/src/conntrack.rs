@@ -1,1 +1,600 @@
-//! TODO(owner): see brief.
+//! The per-lcore connection table: 5-tuple → backend, state and last-seen time.
+//!
+//! Contract:
+//! - One table per lcore, owned by its [`crate::pipeline::Pipeline`]: no locks, no atomics, and
+//!   no allocation after [`ConnTable::new`]. Time is passed in (`now_ns`, any monotonic clock).
+//! - **Layout**: open addressing over buckets of [`WAYS`] = 8 entries. A bucket's 8 tags (32-bit
+//!   hash fingerprints, 0 = free) fill half a cache line in a separate array, so a lookup reads
+//!   one tag line and, on a tag match, the one 60-byte entry holding the full key. Cost:
+//!   [`BYTES_PER_ENTRY`] = 64 bytes per tracked flow (60 entry + 4 tag), v4 and v6 alike (v4
+//!   addresses are stored IPv4-mapped). The bucket count is a power of two ≥ capacity / 8.
+//! - **Identity, not index**: an entry stores the backend's address (stable across config
+//!   reloads) and, as a cache, its index in the snapshot that resolved it. The pipeline checks
+//!   the cached index against the current snapshot and re-resolves by address when a reload
+//!   moved it; a flow whose backend is gone goes to the new Maglev choice.
+//! - **New entries** only for a TCP SYN without ACK or any UDP packet (the pipeline's gate). A
+//!   TCP packet without an entry is not inserted (Katran): it goes to the Maglev choice, which
+//!   is what keeps most connections alive when a load balancer restarts or ECMP reshuffles.
+//! - **States and idle timeouts** ([`Timeouts`]): `Syn` (until the client's first non-SYN
+//!   packet), `Established`, `Closing` (after a FIN or RST: short timeout, port reuse safe),
+//!   `Udp`. An entry idle longer than its state's timeout is dead: lookups ignore it, inserts
+//!   reuse it, [`ConnTable::expire`] frees it incrementally.
+//! - **Flood resistance**: when a bucket is full, a new flow may only replace an expired entry
+//!   or the oldest entry still in `Syn` state — never an `Established`, `Closing` or `Udp` one.
+//!   If none is replaceable the insert fails ([`Insert::Full`]); the pipeline then forwards the
+//!   packet by its Maglev choice untracked and counts it (a full table degrades to stateless
+//!   consistent hashing, like Katran under flood, instead of dropping).
+//! - **Time** is kept in ticks of 2^20 ns (≈ 1.05 ms) in a wrapping `u32`; ages are computed with
+//!   wrapping subtraction, valid for ages below 2^31 ticks (≈ 26 days). `expire` sweeps the whole
+//!   table far more often than that, so an entry can never alias.
+
+use std::net::IpAddr;
+
+use crate::maglev::{hash64, SEED_FLOW};
+
+/// Entries per bucket: 8 tags of 4 bytes = 32 bytes, half a cache line.
+pub const WAYS: usize = 8;
+
+/// Memory per tracked flow: a 60-byte entry plus its 4-byte tag.
+pub const BYTES_PER_ENTRY: usize = std::mem::size_of::<Entry>() + std::mem::size_of::<u32>();
+
+/// Smallest table (one bucket).
+pub const MIN_CAPACITY: usize = WAYS;
+
+/// Largest table per lcore: 2^27 entries = 8 GiB at 64 B each.
+pub const MAX_CAPACITY: usize = 1 << 27;
+
+/// log2 of the tick length in nanoseconds.
+const TICK_SHIFT: u32 = 20;
+
+/// Converts a monotonic time in nanoseconds to table ticks.
+#[inline]
+pub fn ticks(now_ns: u64) -> u32 {
+    (now_ns >> TICK_SHIFT) as u32
+}
+
+/// Converts seconds to ticks (saturating at 2^30 ticks so ages stay comparable).
+fn secs_to_ticks(secs: u32) -> u32 {
+    let t = (u64::from(secs) * 1_000_000_000) >> TICK_SHIFT;
+    t.min(1 << 30) as u32
+}
+
+/// A flow's 5-tuple as seen from the client: source = client, destination = VIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// Client address (IPv4-mapped for IPv4).
+    pub src: [u8; 16],
+    /// VIP (IPv4-mapped for IPv4).
+    pub dst: [u8; 16],
+    /// Client port (0 for protocols without ports).
+    pub sport: u16,
+    /// VIP port.
+    pub dport: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    /// True for an IPv6 flow (keeps a v6 flow with v4-mapped addresses distinct).
+    pub v6: bool,
+}
+
+impl FlowKey {
+    /// A key from addresses of one family.
+    pub fn new(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, proto: u8) -> FlowKey {
+        FlowKey {
+            src: crate::maglev::backend_key(src),
+            dst: crate::maglev::backend_key(dst),
+            sport,
+            dport,
+            proto,
+            v6: src.is_ipv6(),
+        }
+    }
+
+    /// The flow hash: [`hash64`] with [`SEED_FLOW`] over the key bytes. Used both for the Maglev
+    /// slot and for the table bucket and tag.
+    #[inline]
+    pub fn hash(&self) -> u64 {
+        let mut b = [0u8; 38];
+        b[..16].copy_from_slice(&self.src);
+        b[16..32].copy_from_slice(&self.dst);
+        b[32..34].copy_from_slice(&self.sport.to_be_bytes());
+        b[34..36].copy_from_slice(&self.dport.to_be_bytes());
+        b[36] = self.proto;
+        b[37] = u8::from(self.v6);
+        hash64(SEED_FLOW, &b)
+    }
+}
+
+/// Connection state, as far as a one-directional (DSR) observer can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    /// Slot unused.
+    Free = 0,
+    /// TCP: SYN seen, no other client packet yet.
+    Syn = 1,
+    /// TCP: the client sent a non-SYN packet after its SYN.
+    Established = 2,
+    /// TCP: FIN or RST seen.
+    Closing = 3,
+    /// UDP: any packet.
+    Udp = 4,
+}
+
+impl State {
+    fn from_u8(v: u8) -> State {
+        match v & 0x7f {
+            1 => State::Syn,
+            2 => State::Established,
+            3 => State::Closing,
+            4 => State::Udp,
+            _ => State::Free,
+        }
+    }
+}
+
+/// Idle timeouts per state, in seconds (config `[conntrack]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `tcp_syn_timeout`.
+    pub tcp_syn: u32,
+    /// `tcp_established`.
+    pub tcp_established: u32,
+    /// `tcp_closing`.
+    pub tcp_closing: u32,
+    /// `udp`.
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    /// 5 s SYN, 900 s established (IPVS: 15 min), 10 s closing, 30 s UDP (Katran).
+    fn default() -> Self {
+        Timeouts { tcp_syn: 5, tcp_established: 900, tcp_closing: 10, udp: 30 }
+    }
+}
+
+/// Timeouts in ticks, indexed by `State as usize`.
+#[derive(Clone, Copy, Debug)]
+struct TickTimeouts([u32; 5]);
+
+impl From<Timeouts> for TickTimeouts {
+    fn from(t: Timeouts) -> Self {
+        TickTimeouts([
+            0,
+            secs_to_ticks(t.tcp_syn),
+            secs_to_ticks(t.tcp_established),
+            secs_to_ticks(t.tcp_closing),
+            secs_to_ticks(t.udp),
+        ])
+    }
+}
+
+/// TCP flags the table cares about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpSignal {
+    /// SYN set.
+    pub syn: bool,
+    /// ACK set.
+    pub ack: bool,
+    /// FIN set.
+    pub fin: bool,
+    /// RST set.
+    pub rst: bool,
+}
+
+/// One tracked flow. 60 bytes, 4-byte aligned (see [`BYTES_PER_ENTRY`]).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Entry {
+    src: [u8; 16],
+    dst: [u8; 16],
+    backend: [u8; 16],
+    sport: u16,
+    dport: u16,
+    last_seen: u32,
+    backend_index: u16,
+    proto: u8,
+    /// `State` in the low 7 bits, the v6 flag in the top bit.
+    state: u8,
+}
+
+const EMPTY: Entry = Entry {
+    src: [0; 16],
+    dst: [0; 16],
+    backend: [0; 16],
+    sport: 0,
+    dport: 0,
+    last_seen: 0,
+    backend_index: 0,
+    proto: 0,
+    state: 0,
+};
+
+impl Entry {
+    #[inline]
+    fn matches(&self, k: &FlowKey) -> bool {
+        self.sport == k.sport
+            && self.dport == k.dport
+            && self.proto == k.proto
+            && (self.state & 0x80 != 0) == k.v6
+            && self.src == k.src
+            && self.dst == k.dst
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> State {
+        State::from_u8(self.state)
+    }
+
+    /// The backend's stable identity (address as [`crate::maglev::backend_key`]).
+    pub fn backend(&self) -> [u8; 16] {
+        self.backend
+    }
+
+    /// The backend's index in the snapshot that last resolved it (a cache: verify it).
+    pub fn backend_index(&self) -> u16 {
+        self.backend_index
+    }
+
+    /// Points the flow at another backend (after a reload removed or moved its backend).
+    pub fn set_backend(&mut self, backend: [u8; 16], index: u16) {
+        self.backend = backend;
+        self.backend_index = index;
+    }
+
+    fn set_state(&mut self, s: State) {
+        self.state = (self.state & 0x80) | s as u8;
+    }
+
+    /// Records a packet of this flow at `now` and advances the state machine: a non-SYN TCP
+    /// packet after the SYN establishes, FIN or RST moves to `Closing`, a new SYN on a closing
+    /// entry (port reuse) starts over in `Syn`.
+    pub fn update(&mut self, tcp: Option<TcpSignal>, now_ns: u64) {
+        self.last_seen = ticks(now_ns);
+        let Some(f) = tcp else { return };
+        let next = match self.state() {
+            _ if f.rst || f.fin => State::Closing,
+            State::Closing if f.syn && !f.ack => State::Syn,
+            State::Syn if !f.syn => State::Established,
+            s => s,
+        };
+        self.set_state(next);
+    }
+}
+
+/// What [`ConnTable::insert`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insert {
+    /// Stored in a free or expired slot.
+    Inserted,
+    /// Stored over the oldest SYN-state entry of a full bucket.
+    EvictedSyn,
+    /// Bucket full of live non-SYN entries: not stored (forward untracked).
+    Full,
+}
+
+/// The connection table (see the module docs).
+#[derive(Debug)]
+pub struct ConnTable {
+    tags: Box<[[u32; WAYS]]>,
+    entries: Box<[Entry]>,
+    mask: usize,
+    timeouts: TickTimeouts,
+    live: usize,
+    cursor: usize,
+}
+
+impl ConnTable {
+    /// A table for at least `capacity` flows (rounded up to a power-of-two number of buckets of
+    /// [`WAYS`]; clamped to [`MIN_CAPACITY`]..=[`MAX_CAPACITY`]). Allocates
+    /// `capacity() * BYTES_PER_ENTRY` bytes now and never again.
+    pub fn new(capacity: usize, timeouts: Timeouts) -> ConnTable {
+        let cap = capacity.clamp(MIN_CAPACITY, MAX_CAPACITY);
+        let buckets = cap.div_ceil(WAYS).next_power_of_two();
+        ConnTable {
+            tags: vec![[0u32; WAYS]; buckets].into_boxed_slice(),
+            entries: vec![EMPTY; buckets * WAYS].into_boxed_slice(),
+            mask: buckets - 1,
+            timeouts: timeouts.into(),
+            live: 0,
+            cursor: 0,
+        }
+    }
+
+    /// Changes the idle timeouts (on a config reload); applies to every entry from now on.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts.into();
+    }
+
+    /// Number of entry slots.
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes the table holds (entries + tags).
+    pub fn memory_bytes(&self) -> usize {
+        self.capacity() * BYTES_PER_ENTRY
+    }
+
+    /// Slots in use (live or expired but not yet reclaimed).
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// No slot in use.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    #[inline]
+    fn split(&self, hash: u64) -> (usize, u32) {
+        ((hash as usize) & self.mask, ((hash >> 32) as u32) | 1)
+    }
+
+    /// The bucket a hash maps to (for a future burst-level prefetch of the tag line).
+    #[inline]
+    pub fn bucket_of(&self, hash: u64) -> usize {
+        self.split(hash).0
+    }
+
+    #[inline]
+    fn expired(&self, e: &Entry, now: u32) -> bool {
+        let timeout = self.timeouts.0[(e.state & 0x7f) as usize % 5];
+        now.wrapping_sub(e.last_seen) > timeout
+    }
+
+    /// The live entry for `key` (whose [`FlowKey::hash`] is `hash`), if any. Does not update
+    /// it: call [`Entry::update`] once the packet is going to be forwarded.
+    #[inline]
+    pub fn lookup(&mut self, key: &FlowKey, hash: u64, now_ns: u64) -> Option<&mut Entry> {
+        let (b, tag) = self.split(hash);
+        let now = ticks(now_ns);
+        let tags = &self.tags[b];
+        for (w, &t) in tags.iter().enumerate() {
+            if t == tag {
+                let i = b * WAYS + w;
+                let e = &self.entries[i];
+                if e.matches(key) {
+                    if self.expired(e, now) {
+                        return None;
+                    }
+                    return Some(&mut self.entries[i]);
+                }
+            }
+        }
+        None
+    }
+
+    /// Stores a new flow (see the module docs for which slot it may take). `state` is `Syn` for
+    /// a TCP SYN and `Udp` for UDP.
+    pub fn insert(&mut self, key: &FlowKey, hash: u64, state: State, backend: [u8; 16], backend_index: u16, now_ns: u64) -> Insert {
+        let (b, tag) = self.split(hash);
+        let now = ticks(now_ns);
+        let mut free = None;
+        let mut same = None;
+        let mut oldest_syn: Option<(usize, u32)> = None;
+        for w in 0..WAYS {
+            let i = b * WAYS + w;
+            let t = self.tags[b][w];
+            if t == 0 {
+                free.get_or_insert(w);
+                continue;
+            }
+            let e = &self.entries[i];
+            if t == tag && e.matches(key) {
+                // A stale (expired) entry of the same flow: reuse its slot.
+                same = Some(w);
+                break;
+            }
+            if self.expired(e, now) {
+                free.get_or_insert(w);
+            } else if e.state() == State::Syn {
+                let age = now.wrapping_sub(e.last_seen);
+                if oldest_syn.is_none_or(|(_, a)| age > a) {
+                    oldest_syn = Some((w, age));
+                }
+            }
+        }
+        let (w, outcome) = match (same, free, oldest_syn) {
+            (Some(w), _, _) | (None, Some(w), _) => (w, Insert::Inserted),
+            (None, None, Some((w, _))) => (w, Insert::EvictedSyn),
+            (None, None, None) => return Insert::Full,
+        };
+        if self.tags[b][w] == 0 {
+            self.live += 1;
+        }
+        self.tags[b][w] = tag;
+        self.entries[b * WAYS + w] = Entry {
+            src: key.src,
+            dst: key.dst,
+            backend,
+            sport: key.sport,
+            dport: key.dport,
+            last_seen: now,
+            backend_index,
+            proto: key.proto,
+            state: state as u8 | if key.v6 { 0x80 } else { 0 },
+        };
+        outcome
+    }
+
+    /// Frees expired entries, examining at most `budget` slots from where the last call
+    /// stopped. Returns how many were freed.
+    pub fn expire(&mut self, now_ns: u64, budget: usize) -> usize {
+        let now = ticks(now_ns);
+        let n = self.entries.len();
+        let mut freed = 0;
+        for _ in 0..budget.min(n) {
+            let i = self.cursor;
+            self.cursor = (self.cursor + 1) % n;
+            let (b, w) = (i / WAYS, i % WAYS);
+            if self.tags[b][w] != 0 && self.expired(&self.entries[i], now) {
+                self.tags[b][w] = 0;
+                self.entries[i] = EMPTY;
+                self.live -= 1;
+                freed += 1;
+            }
+        }
+        freed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const S: u64 = 1_000_000_000;
+
+    fn key(i: u32) -> FlowKey {
+        FlowKey::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)), 40000, 80, 6)
+    }
+
+    fn be(n: u8) -> [u8; 16] {
+        [n; 16]
+    }
+
+    const SYN: Option<TcpSignal> = Some(TcpSignal { syn: true, ack: false, fin: false, rst: false });
+    const ACK: Option<TcpSignal> = Some(TcpSignal { syn: false, ack: true, fin: false, rst: false });
+    const FIN: Option<TcpSignal> = Some(TcpSignal { syn: false, ack: true, fin: true, rst: false });
+    const RST: Option<TcpSignal> = Some(TcpSignal { syn: false, ack: false, fin: false, rst: true });
+
+    /// Layout: 64 bytes per tracked flow, capacity rounded up to whole power-of-two buckets.
+    #[test]
+    fn capacity_math() {
+        assert_eq!(std::mem::size_of::<Entry>(), 60);
+        assert_eq!(BYTES_PER_ENTRY, 64);
+        let t = ConnTable::new(1_048_576, Timeouts::default());
+        assert_eq!(t.capacity(), 1_048_576);
+        assert_eq!(t.memory_bytes(), 64 << 20);
+        assert_eq!(ConnTable::new(1000, Timeouts::default()).capacity(), 1024);
+        assert_eq!(ConnTable::new(0, Timeouts::default()).capacity(), WAYS);
+    }
+
+    /// An inserted flow is found with its backend; another flow is not.
+    #[test]
+    fn insert_then_hit() {
+        let mut t = ConnTable::new(64, Timeouts::default());
+        let k = key(1);
+        assert_eq!(t.insert(&k, k.hash(), State::Syn, be(7), 3, 0), Insert::Inserted);
+        let e = t.lookup(&k, k.hash(), S).unwrap();
+        assert_eq!((e.backend(), e.backend_index(), e.state()), (be(7), 3, State::Syn));
+        assert!(t.lookup(&key(2), key(2).hash(), S).is_none());
+        // A v6 key with the same bytes is a different flow.
+        let k6 = FlowKey { v6: true, ..k };
+        assert!(t.lookup(&k6, k6.hash(), S).is_none());
+        assert_eq!(t.len(), 1);
+    }
+
+    /// Each state has its own idle timeout: SYN 5 s, established 900 s, closing 10 s, UDP 30 s.
+    #[test]
+    fn timeouts_per_state() {
+        let mut t = ConnTable::new(64, Timeouts::default());
+        let cases = [(State::Syn, 5u64), (State::Udp, 30)];
+        for (i, (st, secs)) in cases.iter().enumerate() {
+            let k = key(100 + i as u32);
+            t.insert(&k, k.hash(), *st, be(1), 0, 0);
+            assert!(t.lookup(&k, k.hash(), secs * S - S / 10).is_some(), "{st:?} alive just before");
+            assert!(t.lookup(&k, k.hash(), secs * S + S / 10).is_none(), "{st:?} dead just after");
+        }
+        let k = key(1);
+        t.insert(&k, k.hash(), State::Syn, be(1), 0, 0);
+        t.lookup(&k, k.hash(), S).unwrap().update(ACK, S);
+        assert_eq!(t.lookup(&k, k.hash(), 2 * S).unwrap().state(), State::Established);
+        assert!(t.lookup(&k, k.hash(), 800 * S).is_some(), "established lives 900 s");
+        assert!(t.lookup(&k, k.hash(), 902 * S).is_none());
+    }
+
+    /// FIN and RST shorten an established flow's life to the closing timeout; a new SYN on a
+    /// closing entry starts over.
+    #[test]
+    fn fin_and_rst_shorten() {
+        for sig in [FIN, RST] {
+            let mut t = ConnTable::new(64, Timeouts::default());
+            let k = key(5);
+            t.insert(&k, k.hash(), State::Syn, be(1), 0, 0);
+            t.lookup(&k, k.hash(), S).unwrap().update(ACK, S);
+            t.lookup(&k, k.hash(), 100 * S).unwrap().update(sig, 100 * S);
+            let e = t.lookup(&k, k.hash(), 105 * S).unwrap();
+            assert_eq!(e.state(), State::Closing);
+            assert!(t.lookup(&k, k.hash(), 111 * S).is_none(), "closing timeout 10 s");
+        }
+        let mut t = ConnTable::new(64, Timeouts::default());
+        let k = key(6);
+        t.insert(&k, k.hash(), State::Syn, be(1), 0, 0);
+        t.lookup(&k, k.hash(), S).unwrap().update(FIN, S);
+        t.lookup(&k, k.hash(), 2 * S).unwrap().update(SYN, 2 * S);
+        assert_eq!(t.lookup(&k, k.hash(), 3 * S).unwrap().state(), State::Syn);
+    }
+
+    /// A SYN flood against a table full of established flows evicts none of them: inserts fail
+    /// (`Full`) and every established flow still hits. SYN entries are the only victims.
+    #[test]
+    fn syn_flood_does_not_evict_established() {
+        let mut t = ConnTable::new(1024, Timeouts::default());
+        let mut established = Vec::new();
+        let mut i = 0u32;
+        // Fill until no insert succeeds any more for a long run.
+        let mut fails = 0;
+        while fails < 10_000 {
+            let k = key(i);
+            i += 1;
+            if t.insert(&k, k.hash(), State::Syn, be(1), 0, 0) == Insert::Inserted {
+                t.lookup(&k, k.hash(), 0).unwrap().update(ACK, 0);
+                established.push(k);
+                fails = 0;
+            } else {
+                fails += 1;
+            }
+        }
+        assert_eq!(t.len(), t.capacity(), "table is full");
+        let mut full = 0;
+        for j in 0..100_000u32 {
+            let k = key(10_000_000 + j);
+            let r = t.insert(&k, k.hash(), State::Syn, be(2), 1, S);
+            assert_ne!(r, Insert::EvictedSyn, "no SYN entries to evict yet");
+            if r == Insert::Full {
+                full += 1;
+            }
+        }
+        assert_eq!(full, 100_000);
+        for k in &established {
+            let e = t.lookup(k, k.hash(), 2 * S).expect("established flow survived the flood");
+            assert_eq!(e.backend(), be(1));
+        }
+    }
+
+    /// In a bucket full of SYN entries, a new SYN replaces the oldest one.
+    #[test]
+    fn syn_replaces_oldest_syn() {
+        let mut t = ConnTable::new(WAYS, Timeouts::default());
+        let keys: Vec<FlowKey> = (0..WAYS as u32).map(key).collect();
+        for (n, k) in keys.iter().enumerate() {
+            assert_eq!(t.insert(k, k.hash(), State::Syn, be(1), 0, n as u64 * S / 10), Insert::Inserted);
+        }
+        let k = key(999);
+        assert_eq!(t.insert(&k, k.hash(), State::Syn, be(2), 0, S), Insert::EvictedSyn);
+        assert!(t.lookup(&keys[0], keys[0].hash(), S).is_none(), "oldest SYN evicted");
+        assert!(t.lookup(&keys[1], keys[1].hash(), S).is_some());
+        assert!(t.lookup(&k, k.hash(), S).is_some());
+    }
+
+    /// `expire` frees dead entries incrementally, within its budget, and leaves live ones.
+    #[test]
+    fn expire_is_incremental() {
+        let mut t = ConnTable::new(64, Timeouts::default());
+        for i in 0..10 {
+            let k = key(i);
+            t.insert(&k, k.hash(), if i < 5 { State::Syn } else { State::Udp }, be(1), 0, 0);
+        }
+        assert_eq!(t.len(), 10);
+        let mut freed = 0;
+        for _ in 0..8 {
+            freed += t.expire(10 * S, 8);
+        }
+        assert_eq!(freed, 5, "the five SYN entries died at 5 s; UDP lives 30 s");
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.expire(10 * S, 3), 0);
+        assert_eq!(t.expire(100 * S, 64), 5);
+        assert!(t.is_empty());
+    }
+}

@@ -5,9 +5,60 @@
 //! over the received bytes) and returns a [`Verdict`]. It never allocates, locks, blocks or makes
 //! a syscall; time comes in as an argument. Every `Verdict::Drop` carries a [`DropReason`] and is
 //! counted at one exit point.
+//!
+//! Stages (each returns a final verdict or hands on, Katran style):
+//! 1. **Port**: a frame from a `kernel` port goes out of its NIC unchanged (`from_kernel`).
+//! 2. **L2**: Ethernet and at most one 802.1Q tag ([`L2Info`]); the tag stays in place on every
+//!    output (forwarded, encapsulated or replied).
+//! 3. **ARP / ND** ([`neighbor`]): requests and solicitations for a VIP are answered in place;
+//!    replies and advertisements are learned (pushed to the control plane) and passed to the
+//!    kernel; everything else about neighbors is the kernel's.
+//! 4. **IP**: a destination that is not a VIP goes to the kernel untouched. VIP traffic is
+//!    checked (IPv4 header checksum, fragments, extension headers) and classified:
+//!    TCP/UDP → service → connection table or Maglev → [`forward`]; ICMP echo → reply in place;
+//!    ICMP errors quoting a VIP flow → forwarded to that flow's backend ([`icmp`]).
+//! 5. **Forwarding** ([`forward`]): `tunnel` (IPIP, IP6IP6, 4in6, GUE) or `dsr-l2`; too big
+//!    for the tunnel → ICMP frag-needed / packet-too-big built in place.
+//!
+//! Policies:
+//! - **Fragments** of VIP traffic are dropped (`fragment`), as Katran does: later fragments carry
+//!   no ports, so they could not follow their first fragment to the same backend.
+//! - **New flows** are tracked only on TCP SYN (without ACK) or any UDP datagram. A TCP packet of
+//!   an unknown flow goes to the Maglev choice untracked (so a restarted balancer keeps most
+//!   connections). When the connection table cannot take a new flow (its bucket is full of
+//!   established flows) the packet is still forwarded by Maglev, untracked, and counted in the
+//!   service's `untracked` counter — `DropReason::TableFull` is never produced by this pipeline.
+//! - **TTL**: tunnel modes are a routing hop: the inner TTL / hop limit is decremented, and a
+//!   packet arriving with 1 or 0 is dropped (`ttl_exceeded`). `dsr-l2` is a bridge hop: only
+//!   MACs change.
+//! - **Too big**: an encapsulated packet longer than the MTU gets ICMP frag-needed (IPv4 with
+//!   DF) or packet-too-big (IPv6) carrying the MTU minus the tunnel overhead; an IPv4 packet
+//!   without DF is dropped (`too_big`): we never fragment.
+//! - **Snapshots**: conntrack entries hold backend identities; a reload that moves or removes a
+//!   backend is resolved lazily at the flow's next packet.
 
+pub mod forward;
+pub mod icmp;
+pub mod neighbor;
+pub mod snapshot;
 pub mod verdict;
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crossbeam::queue::ArrayQueue;
+
+use crate::conntrack::{ConnTable, FlowKey, Insert, State, TcpSignal};
+use crate::config::PortRole;
+use crate::stats::LcoreCounters;
+use crate::wire::{
+    EtherType, IpProtocol, Ipv4Packet, Ipv6Packet, L2Info, TcpFlags, TcpPacket, UdpPacket,
+};
+
+pub use snapshot::{
+    Backend, BackendSpec, BuildError, Encap, HostSpec, Mode, Neighbor, NeighborTable, PortInfo,
+    Service, ServiceSpec, Snapshot, SnapshotBuilder, SourceRange, Unresolved,
+};
 pub use verdict::{DropReason, PortId, Verdict};
 
 /// A packet buffer the pipeline may rewrite in place, grow at the front (encapsulation) or back,
@@ -86,4 +137,423 @@ impl PacketBuf for VecBuf {
             self.end = self.start + len;
         }
     }
+}
+
+/// Minimum interval between two solicitations for one next hop.
+pub const SOLICIT_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// What one packet did, for the single counting exit point.
+#[derive(Clone, Copy, Debug, Default)]
+struct Acct {
+    from_kernel: bool,
+    service: Option<u16>,
+    backend: Option<u16>,
+    new_flow: bool,
+    untracked: bool,
+    icmp_to_backend: bool,
+    pmtu: bool,
+}
+
+/// The parsed L3/L4 facts of a VIP packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Flow {
+    /// The Ethernet/VLAN layout.
+    pub l2: L2Info,
+    /// Client address.
+    pub src: IpAddr,
+    /// VIP.
+    pub dst: IpAddr,
+    /// IP protocol of the L4 header.
+    pub proto: u8,
+    /// Absolute offset of the L4 header in the frame.
+    pub l4: usize,
+    /// Absolute end of the IP packet in the frame (Ethernet padding starts here).
+    pub end: usize,
+}
+
+/// The per-packet context: borrowed pieces of the pipeline plus the packet's accounting.
+pub(crate) struct Ctx<'a> {
+    pub snap: &'a Snapshot,
+    pub ct: &'a mut ConnTable,
+    pub counters: &'a LcoreCounters,
+    pub learned: &'a ArrayQueue<Neighbor>,
+    pub learned_dropped: &'a mut u64,
+    pub in_port: PortId,
+    pub now_ns: u64,
+    acct: Acct,
+}
+
+impl Ctx<'_> {
+    /// The exception path: the arrival port's kernel port, if it has one.
+    pub fn to_kernel(&self) -> Verdict {
+        match self.snap.peer(self.in_port) {
+            Some(_) => Verdict::ToKernel,
+            None => Verdict::Drop(DropReason::Unsupported),
+        }
+    }
+
+    /// MAC of the arrival port.
+    pub fn nic_mac(&self) -> crate::wire::EthernetAddress {
+        self.snap.port(self.in_port).map(|p| p.mac).unwrap_or_default()
+    }
+
+    /// Pushes a learned neighbor to the control plane (never blocks; counts overflow).
+    pub fn learn(&mut self, ip: IpAddr, mac: crate::wire::EthernetAddress) {
+        if self.learned.push(Neighbor { ip, mac, port: self.in_port }).is_err() {
+            *self.learned_dropped += 1;
+        }
+    }
+
+    pub fn mark_icmp_to_backend(&mut self) {
+        self.acct.icmp_to_backend = true;
+    }
+
+    pub fn mark_pmtu(&mut self) {
+        self.acct.pmtu = true;
+    }
+
+    pub fn set_service(&mut self, si: u16, bi: Option<u16>) {
+        self.acct.service = Some(si);
+        self.acct.backend = bi;
+    }
+
+    /// The backend for a flow of service `si`: the tracked one (re-resolved by identity if a
+    /// reload moved it), else the Maglev choice; tracks a new flow when `track` says so.
+    /// `update` carries the TCP flags when the packet belongs to the flow itself (not an ICMP
+    /// error about it).
+    pub fn choose_backend(&mut self, si: u16, key: &FlowKey, hash: u64, track: Option<State>, update: Option<Option<TcpSignal>>) -> Result<u16, DropReason> {
+        let snap = self.snap;
+        let svc = &snap.services[usize::from(si)];
+        let maglev = |h: u64| -> Option<u16> {
+            let v = svc.table[(h % svc.table.len() as u64) as usize];
+            (v != crate::maglev::NO_BACKEND).then_some(v)
+        };
+        if let Some(e) = self.ct.lookup(key, hash, self.now_ns) {
+            self.counters.conntrack_hits.inc();
+            let idx = e.backend_index();
+            let cached_ok = snap.backends.get(usize::from(idx)).is_some_and(|b| b.service == si && b.key == e.backend());
+            let bi = if cached_ok {
+                idx
+            } else if let Some(i) = snap.find_backend(si, &e.backend()) {
+                e.set_backend(e.backend(), i);
+                i
+            } else {
+                // The flow's backend left the config: the new Maglev choice takes over.
+                let i = maglev(hash).ok_or(DropReason::NoBackend)?;
+                e.set_backend(snap.backends[usize::from(i)].key, i);
+                self.acct.untracked = true;
+                i
+            };
+            if let Some(sig) = update {
+                e.update(sig, self.now_ns);
+            }
+            return Ok(bi);
+        }
+        self.counters.conntrack_misses.inc();
+        let bi = maglev(hash).ok_or(DropReason::NoBackend)?;
+        match track {
+            Some(state) => {
+                let key_b = snap.backends[usize::from(bi)].key;
+                match self.ct.insert(key, hash, state, key_b, bi, self.now_ns) {
+                    Insert::Inserted => {
+                        self.counters.conntrack_inserts.inc();
+                        self.acct.new_flow = true;
+                    }
+                    Insert::EvictedSyn => {
+                        self.counters.conntrack_inserts.inc();
+                        self.counters.conntrack_evictions.inc();
+                        self.acct.new_flow = true;
+                    }
+                    Insert::Full => self.acct.untracked = true,
+                }
+            }
+            None => self.acct.untracked = true,
+        }
+        Ok(bi)
+    }
+}
+
+/// One lcore's pipeline: its snapshot, its connection table and its counters.
+#[derive(Debug)]
+pub struct Pipeline {
+    snap: Arc<Snapshot>,
+    counters: Arc<LcoreCounters>,
+    learned: Arc<ArrayQueue<Neighbor>>,
+    conntrack: ConnTable,
+    /// Per unresolved next hop of the current snapshot: earliest time of the next solicitation.
+    solicit_due: Vec<u64>,
+    solicit_cursor: usize,
+    learned_dropped: u64,
+}
+
+impl Pipeline {
+    /// A pipeline with a connection table of `conntrack_capacity` entries (allocated now, see
+    /// [`crate::conntrack::BYTES_PER_ENTRY`]).
+    pub fn new(snapshot: Arc<Snapshot>, counters: Arc<LcoreCounters>, learned: Arc<ArrayQueue<Neighbor>>, conntrack_capacity: usize) -> Self {
+        let conntrack = ConnTable::new(conntrack_capacity, snapshot.timeouts);
+        let mut p = Pipeline {
+            snap: snapshot,
+            counters,
+            learned,
+            conntrack,
+            solicit_due: Vec::new(),
+            solicit_cursor: 0,
+            learned_dropped: 0,
+        };
+        p.solicit_due = vec![0; p.snap.unresolved.len()];
+        p
+    }
+
+    /// Switches to a new snapshot (between bursts). Conntrack entries are re-resolved lazily.
+    pub fn set_snapshot(&mut self, s: Arc<Snapshot>) {
+        self.conntrack.set_timeouts(s.timeouts);
+        // Keep the rate limit of next hops that are still unresolved.
+        let mut due = vec![0u64; s.unresolved.len()];
+        for (i, u) in s.unresolved.iter().enumerate() {
+            if let Some(j) = self.snap.unresolved.iter().position(|o| o == u) {
+                due[i] = self.solicit_due.get(j).copied().unwrap_or(0);
+            }
+        }
+        self.solicit_due = due;
+        self.solicit_cursor = 0;
+        self.snap = s;
+        self.counters.snapshot_switches.inc();
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// The connection table (for stats and tests).
+    pub fn conntrack(&self) -> &ConnTable {
+        &self.conntrack
+    }
+
+    /// Neighbors that could not be queued because the learned queue was full.
+    pub fn learned_dropped(&self) -> u64 {
+        self.learned_dropped
+    }
+
+    /// Processes one frame received on `in_port` at `now_ns` (see the module docs).
+    pub fn process<B: PacketBuf>(&mut self, buf: &mut B, in_port: PortId, now_ns: u64) -> Verdict {
+        let rx_len = buf.data().len() as u64;
+        let mut ctx = Ctx {
+            snap: &self.snap,
+            ct: &mut self.conntrack,
+            counters: &self.counters,
+            learned: &self.learned,
+            learned_dropped: &mut self.learned_dropped,
+            in_port,
+            now_ns,
+            acct: Acct::default(),
+        };
+        let verdict = classify(&mut ctx, buf);
+        let acct = ctx.acct;
+        // The one exit point where verdicts, drops, services and backends are counted.
+        let c = &*self.counters;
+        match verdict {
+            Verdict::Forward(_) if acct.from_kernel => c.from_kernel.inc(),
+            Verdict::Forward(_) => c.forwarded.inc(),
+            Verdict::Reply => c.replied.inc(),
+            Verdict::ToKernel => c.to_kernel.inc(),
+            Verdict::Drop(r) => c.drop(r),
+        }
+        if acct.icmp_to_backend && matches!(verdict, Verdict::Forward(_)) {
+            c.icmp_to_backend.inc();
+        }
+        if acct.pmtu && verdict == Verdict::Reply {
+            c.pmtu_generated.inc();
+        }
+        if let Some(si) = acct.service {
+            if let Some(s) = c.services.get(usize::from(si)) {
+                s.packets.inc();
+                s.bytes.add(rx_len);
+                if acct.new_flow {
+                    s.new_flows.inc();
+                }
+                if acct.untracked {
+                    s.untracked.inc();
+                }
+            }
+            if let (Some(bi), Verdict::Forward(_)) = (acct.backend, verdict) {
+                if let Some(b) = c.backends.get(usize::from(bi)) {
+                    b.packets.inc();
+                    b.bytes.add(rx_len);
+                }
+            }
+        }
+        verdict
+    }
+
+    /// Builds one ARP request / IPv6 NS for an unresolved next hop that is due (at most once per
+    /// second per next hop) into `buf` (a fresh empty buffer) and returns the port to send it on.
+    pub fn solicit<B: PacketBuf>(&mut self, buf: &mut B, now_ns: u64) -> Option<PortId> {
+        let n = self.snap.unresolved.len();
+        for _ in 0..n {
+            let i = self.solicit_cursor % n;
+            self.solicit_cursor = (i + 1) % n;
+            if self.solicit_due[i] > now_ns {
+                continue;
+            }
+            let u = self.snap.unresolved[i];
+            let mac = self.snap.port(u.port)?.mac;
+            if neighbor::build_solicit(&self.snap, buf, u.ip, mac) {
+                self.solicit_due[i] = now_ns.saturating_add(SOLICIT_INTERVAL_NS);
+                return Some(u.port);
+            }
+        }
+        None
+    }
+
+    /// Expires idle conntrack entries, at most `budget` per call (called between bursts).
+    pub fn expire(&mut self, now_ns: u64, budget: usize) {
+        let freed = self.conntrack.expire(now_ns, budget);
+        self.counters.conntrack_expired.add(freed as u64);
+        LcoreCounters::set(&self.counters.conntrack_entries, self.conntrack.len() as u64);
+    }
+}
+
+/// Stages 1–4 (see the module docs).
+fn classify<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B) -> Verdict {
+    let Some(port) = ctx.snap.port(ctx.in_port) else {
+        return Verdict::Drop(DropReason::Unsupported);
+    };
+    if port.role == PortRole::Kernel {
+        ctx.acct.from_kernel = true;
+        return match ctx.snap.peer(ctx.in_port) {
+            Some(nic) => Verdict::Forward(nic),
+            None => Verdict::Drop(DropReason::Unsupported),
+        };
+    }
+    let l2 = match L2Info::parse(buf.data()) {
+        Ok(l2) => l2,
+        Err(e) => return Verdict::Drop(e.into()),
+    };
+    match l2.ethertype {
+        EtherType::ARP => neighbor::arp(ctx, buf, &l2),
+        EtherType::IPV4 => ipv4(ctx, buf, l2),
+        EtherType::IPV6 => ipv6(ctx, buf, l2),
+        _ => ctx.to_kernel(),
+    }
+}
+
+/// Ports and TCP flags of a TCP or UDP header at `l4..end`.
+fn ports(frame: &[u8], proto: IpProtocol) -> Result<(u16, u16, Option<TcpSignal>), DropReason> {
+    match proto {
+        IpProtocol::TCP => {
+            let t = TcpPacket::new_checked(frame)?;
+            let f = t.flags();
+            let sig = TcpSignal {
+                syn: f.contains(TcpFlags::SYN),
+                ack: f.contains(TcpFlags::ACK),
+                fin: f.contains(TcpFlags::FIN),
+                rst: f.contains(TcpFlags::RST),
+            };
+            Ok((t.src_port(), t.dst_port(), Some(sig)))
+        }
+        IpProtocol::UDP => {
+            let u = UdpPacket::new_checked(frame)?;
+            Ok((u.src_port(), u.dst_port(), None))
+        }
+        _ => Err(DropReason::NoService),
+    }
+}
+
+fn ipv4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, l2: L2Info) -> Verdict {
+    let frame = buf.data();
+    let l3 = l2.l3_offset;
+    let ip = match Ipv4Packet::new_checked(&frame[l3..]) {
+        Ok(ip) => ip,
+        Err(e) => return Verdict::Drop(e.into()),
+    };
+    let dst = IpAddr::V4(ip.dst_addr());
+    if !ctx.snap.is_vip(dst) {
+        return ctx.to_kernel();
+    }
+    if !ip.verify_checksum() {
+        return Verdict::Drop(DropReason::BadChecksum);
+    }
+    if ip.is_fragment() {
+        return Verdict::Drop(DropReason::Fragment);
+    }
+    let flow = Flow {
+        l2,
+        src: IpAddr::V4(ip.src_addr()),
+        dst,
+        proto: ip.next_header().0,
+        l4: l3 + ip.header_len(),
+        end: l3 + usize::from(ip.total_len()),
+    };
+    if ip.next_header() == IpProtocol::ICMP {
+        return icmp::icmpv4(ctx, buf, flow);
+    }
+    l4_flow(ctx, buf, flow)
+}
+
+fn ipv6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, l2: L2Info) -> Verdict {
+    let frame = buf.data();
+    let l3 = l2.l3_offset;
+    let ip = match Ipv6Packet::new_checked(&frame[l3..]) {
+        Ok(ip) => ip,
+        Err(e) => return Verdict::Drop(e.into()),
+    };
+    let dst = ip.dst_addr();
+    let vip = ctx.snap.is_vip(IpAddr::V6(dst));
+    // Neighbor discovery for a VIP arrives at its solicited-node multicast address.
+    if !vip && !dst.is_multicast() {
+        return ctx.to_kernel();
+    }
+    let upper = match ip.upper_layer() {
+        Ok(u) => u,
+        Err(e) => return Verdict::Drop(e.into()),
+    };
+    if !vip {
+        if upper.protocol == IpProtocol::ICMPV6 && upper.fragment.is_none() {
+            return neighbor::ndisc(ctx, buf, l2, upper.offset);
+        }
+        return ctx.to_kernel();
+    }
+    if upper.fragment.is_some() {
+        return Verdict::Drop(DropReason::Fragment);
+    }
+    let flow = Flow {
+        l2,
+        src: IpAddr::V6(ip.src_addr()),
+        dst: IpAddr::V6(dst),
+        proto: upper.protocol.0,
+        l4: l3 + upper.offset,
+        end: l3 + crate::wire::ipv6::HEADER_LEN + usize::from(ip.payload_len()),
+    };
+    if upper.protocol == IpProtocol::ICMPV6 {
+        return icmp::icmpv6(ctx, buf, flow);
+    }
+    l4_flow(ctx, buf, flow)
+}
+
+/// TCP/UDP to a VIP: service, backend, forward.
+fn l4_flow<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: Flow) -> Verdict {
+    let (sport, dport, tcp) = match ports(&buf.data()[flow.l4..flow.end], IpProtocol(flow.proto)) {
+        Ok(p) => p,
+        Err(r) => return Verdict::Drop(r),
+    };
+    let Some(si) = ctx.snap.service_for(flow.dst, flow.proto, dport) else {
+        return Verdict::Drop(DropReason::NoService);
+    };
+    ctx.set_service(si, None);
+    let key = FlowKey::new(flow.src, flow.dst, sport, dport, flow.proto);
+    let hash = key.hash();
+    let track = match tcp {
+        Some(f) if f.syn && !f.ack && !f.rst && !f.fin => Some(State::Syn),
+        Some(_) => None,
+        None => Some(State::Udp),
+    };
+    let bi = match ctx.choose_backend(si, &key, hash, track, Some(tcp)) {
+        Ok(bi) => bi,
+        Err(r) => return Verdict::Drop(r),
+    };
+    ctx.set_service(si, Some(bi));
+    // Ethernet padding after the IP packet must not be carried into a tunnel.
+    buf.truncate(flow.end);
+    forward::forward(ctx, buf, &flow, si, bi, hash)
 }

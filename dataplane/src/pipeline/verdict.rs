@@ -46,11 +46,14 @@ pub enum DropReason {
     ExtHeaderLimit,
     /// Traffic the pipeline does not handle and the kernel must not see (e.g. no exception port).
     Unsupported,
+    /// Too big for the tunnel after encapsulation and not answerable with ICMP "too big"
+    /// (IPv4 without DF, or an ICMP error itself): we never fragment.
+    TooBig,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -63,6 +66,7 @@ impl DropReason {
         DropReason::NoNeighbor,
         DropReason::ExtHeaderLimit,
         DropReason::Unsupported,
+        DropReason::TooBig,
     ];
 
     /// The counter label, e.g. `no_backend`.
@@ -80,6 +84,7 @@ impl DropReason {
             DropReason::NoNeighbor => "no_neighbor",
             DropReason::ExtHeaderLimit => "ext_header_limit",
             DropReason::Unsupported => "unsupported",
+            DropReason::TooBig => "too_big",
         }
     }
 }

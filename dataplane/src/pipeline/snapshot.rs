@@ -1,0 +1,635 @@
+//! The immutable forwarding state an lcore decides from, built off the packet path.
+//!
+//! Contract: a [`Snapshot`] is built by the control thread ([`Snapshot::build`] from a
+//! validated [`Config`], or [`SnapshotBuilder`] directly in tests), published as
+//! `Arc<Snapshot>`, and never changes afterwards. It holds everything `Pipeline::process`
+//! needs: ports and their exception ports, the host's addresses, VIP → services, each service's
+//! Maglev table, backends with their resolved next-hop MACs, MTU and conntrack timeouts, and the
+//! next hops still waiting for ARP/ND. Lookups on it allocate nothing.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+
+use crate::config::{Config, Encap as ConfigEncap, Mode as ConfigMode, PortRole, Protocol};
+use crate::conntrack::Timeouts;
+use crate::limits::{MAGLEV_DEFAULT_SIZE, MAX_BACKENDS, MAX_PORTS, MAX_SERVICES};
+use crate::maglev::{backend_key, MaglevBackend, MaglevError, MaglevTable};
+use crate::pipeline::PortId;
+use crate::wire::EthernetAddress;
+
+/// A DPDK port as the pipeline sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    /// Index in `[[port]]` order.
+    pub id: PortId,
+    /// Config name.
+    pub name: String,
+    /// `nic` or `kernel`.
+    pub role: PortRole,
+    /// The port's MAC (the TAP of a kernel port carries its NIC's MAC).
+    pub mac: EthernetAddress,
+    /// For a NIC: its exception port.
+    pub kernel: Option<PortId>,
+}
+
+/// A neighbor (IP → MAC) the pipeline saw in an ARP reply or IPv6 neighbor advertisement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Neighbor {
+    /// The neighbor's IP address.
+    pub ip: IpAddr,
+    /// Its MAC.
+    pub mac: EthernetAddress,
+    /// The port it answered on.
+    pub port: PortId,
+}
+
+/// IP → MAC, learned and static; owned by the control plane, copied into snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NeighborTable {
+    map: HashMap<IpAddr, EthernetAddress>,
+}
+
+impl NeighborTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Records `ip` at `mac`; returns true if this changed the table.
+    pub fn insert(&mut self, ip: IpAddr, mac: EthernetAddress) -> bool {
+        self.map.insert(ip, mac) != Some(mac)
+    }
+    /// The MAC of `ip`, if known.
+    pub fn get(&self, ip: &IpAddr) -> Option<EthernetAddress> {
+        self.map.get(ip).copied()
+    }
+    /// Forgets `ip`.
+    pub fn remove(&mut self, ip: &IpAddr) -> Option<EthernetAddress> {
+        self.map.remove(ip)
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// No entries.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &EthernetAddress)> {
+        self.map.iter()
+    }
+}
+
+/// How a service reaches its backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Encapsulate (IPIP / IP6IP6 / 4in6, or GUE) towards the backend's address.
+    Tunnel(Encap),
+    /// Rewrite the destination MAC to the backend's, nothing else.
+    DsrL2,
+}
+
+/// Tunnel encapsulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encap {
+    /// IP in IP; outer family = backend family.
+    Ipip,
+    /// GUE variant 0 (4-byte header) over UDP to `port`.
+    Gue {
+        /// UDP destination port.
+        port: u16,
+    },
+}
+
+/// An outer source address range: `addr` with its low `32 - len` (IPv4) or `128 - len` bits
+/// (IPv6, at most 32 of them) replaced per flow by bits of the flow hash, so backends' RSS
+/// spreads tunnelled flows over their queues (Katran's 172.16/16 trick). `len` = full width
+/// means a fixed source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceRange<A> {
+    /// Base address.
+    pub addr: A,
+    /// Prefix length kept from `addr`.
+    pub len: u8,
+}
+
+impl SourceRange<Ipv4Addr> {
+    /// The outer source for a flow hash.
+    #[inline]
+    pub fn pick(&self, hash: u64) -> Ipv4Addr {
+        if self.len >= 32 {
+            return self.addr;
+        }
+        let host_mask = u32::MAX >> self.len;
+        Ipv4Addr::from((u32::from(self.addr) & !host_mask) | ((hash >> 40) as u32 & host_mask))
+    }
+}
+
+impl SourceRange<Ipv6Addr> {
+    /// The outer source for a flow hash (varies at most the low 32 bits).
+    #[inline]
+    pub fn pick(&self, hash: u64) -> Ipv6Addr {
+        if self.len >= 128 {
+            return self.addr;
+        }
+        let bits = (128 - u32::from(self.len)).min(32);
+        let host_mask = if bits == 32 { u128::from(u32::MAX) } else { (1u128 << bits) - 1 };
+        Ipv6Addr::from((u128::from(self.addr) & !host_mask) | (u128::from((hash >> 32) as u32) & host_mask))
+    }
+}
+
+/// A load-balanced service in a snapshot.
+#[derive(Clone, Debug)]
+pub struct Service {
+    /// Name (stats label).
+    pub name: String,
+    /// VIP.
+    pub vip: IpAddr,
+    /// IP protocol number (6 or 17).
+    pub proto: u8,
+    /// Port, `None` = all ports.
+    pub port: Option<u16>,
+    /// Forwarding mode.
+    pub mode: Mode,
+    /// Outer IPv4 source for tunnels to IPv4 backends.
+    pub source4: Option<SourceRange<Ipv4Addr>>,
+    /// Outer IPv6 source for tunnels to IPv6 backends.
+    pub source6: Option<SourceRange<Ipv6Addr>>,
+    /// The Maglev table: global backend indices.
+    pub table: Box<[u16]>,
+    /// This service's backends in [`Snapshot::backends`].
+    pub backends: Range<u16>,
+}
+
+/// A backend in a snapshot.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// Address (tunnel destination, or the host whose MAC dsr-l2 uses).
+    pub addr: IpAddr,
+    /// Stable identity ([`backend_key`] of `addr`), what conntrack stores.
+    pub key: [u8; 16],
+    /// Owning service index.
+    pub service: u16,
+    /// Next-hop MAC, if resolved (static, or learned for the next hop).
+    pub mac: Option<EthernetAddress>,
+}
+
+/// A next hop without a MAC yet: `Pipeline::solicit` asks for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unresolved {
+    /// The IP to resolve.
+    pub ip: IpAddr,
+    /// The port to ask on.
+    pub port: PortId,
+}
+
+/// Why a snapshot could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// Too many services.
+    #[error("{0} services: at most {MAX_SERVICES} are supported")]
+    TooManyServices(usize),
+    /// Too many backends over all services.
+    #[error("{0} backends over all services: at most {MAX_BACKENDS} are supported")]
+    TooManyBackends(usize),
+    /// Too many ports.
+    #[error("{0} ports: at most {MAX_PORTS} are supported")]
+    TooManyPorts(usize),
+    /// A port's id does not match its position.
+    #[error("port {0}: ids must be 0, 1, 2... in [[port]] order")]
+    PortOrder(usize),
+    /// Two services with the same VIP, protocol and port.
+    #[error("service {0:?}: another service already has this VIP, protocol and port")]
+    DuplicateService(String),
+    /// The Maglev table could not be built.
+    #[error("service {service:?}: {err}")]
+    Maglev {
+        /// Service name.
+        service: String,
+        /// Why.
+        err: MaglevError,
+    },
+    /// IPv6 VIP with an IPv4 backend over plain IPIP (6in4 is not supported; use GUE or an IPv6
+    /// backend).
+    #[error("service {service:?}: backend {backend} is IPv4 but the VIP is IPv6; plain ipip cannot carry it (use encap = \"gue\" or an IPv6 backend)")]
+    SixInFour {
+        /// Service name.
+        service: String,
+        /// Backend address.
+        backend: IpAddr,
+    },
+    /// A tunnel to a backend of a family without an outer source address.
+    #[error("service {service:?}: no outer source address for {backend}: set host.ipv4/ipv6 or tunnel_source4/6")]
+    NoTunnelSource {
+        /// Service name.
+        service: String,
+        /// Backend address.
+        backend: IpAddr,
+    },
+    /// A dsr-l2 backend whose family differs from the VIP's.
+    #[error("service {service:?}: dsr-l2 backend {backend} must be the same address family as the VIP")]
+    DsrFamily {
+        /// Service name.
+        service: String,
+        /// Backend address.
+        backend: IpAddr,
+    },
+}
+
+/// The host's side of the NIC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostSpec {
+    /// Own IPv4 address and prefix length.
+    pub ipv4: Option<(Ipv4Addr, u8)>,
+    /// Own IPv6 address and prefix length.
+    pub ipv6: Option<(Ipv6Addr, u8)>,
+    /// IPv4 gateway for off-link next hops.
+    pub gateway4: Option<Ipv4Addr>,
+    /// IPv6 gateway.
+    pub gateway6: Option<Ipv6Addr>,
+    /// L3 MTU of the NIC link.
+    pub mtu: u16,
+}
+
+/// One backend as configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendSpec {
+    /// Address.
+    pub addr: IpAddr,
+    /// Maglev weight.
+    pub weight: u32,
+    /// Static next-hop MAC.
+    pub mac: Option<EthernetAddress>,
+}
+
+/// One service as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// Name.
+    pub name: String,
+    /// VIP.
+    pub vip: IpAddr,
+    /// 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    /// Port, `None` = all.
+    pub port: Option<u16>,
+    /// Mode.
+    pub mode: Mode,
+    /// Outer IPv4 source (default: the host IPv4 address, fixed).
+    pub source4: Option<SourceRange<Ipv4Addr>>,
+    /// Outer IPv6 source (default: the host IPv6 address, fixed).
+    pub source6: Option<SourceRange<Ipv6Addr>>,
+    /// Maglev size.
+    pub maglev_size: u32,
+    /// Backends.
+    pub backends: Vec<BackendSpec>,
+}
+
+impl ServiceSpec {
+    /// A service with defaults (65537 slots, no backends).
+    pub fn new(name: &str, vip: IpAddr, proto: u8, port: Option<u16>, mode: Mode) -> Self {
+        ServiceSpec {
+            name: name.to_string(),
+            vip,
+            proto,
+            port,
+            mode,
+            source4: None,
+            source6: None,
+            maglev_size: MAGLEV_DEFAULT_SIZE,
+            backends: Vec::new(),
+        }
+    }
+
+    /// Adds a backend (builder style).
+    pub fn backend(mut self, addr: IpAddr, weight: u32, mac: Option<EthernetAddress>) -> Self {
+        self.backends.push(BackendSpec { addr, weight, mac });
+        self
+    }
+}
+
+/// Everything a snapshot is built from, independent of the TOML layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotBuilder {
+    /// Host addresses, gateways, MTU.
+    pub host: HostSpec,
+    /// Conntrack idle timeouts.
+    pub timeouts: Timeouts,
+    /// Services in config order (their counter index).
+    pub services: Vec<ServiceSpec>,
+}
+
+/// The immutable forwarding state (see the module docs).
+#[derive(Debug)]
+pub struct Snapshot {
+    ports: Vec<PortInfo>,
+    /// For each port: where its non-VIP traffic goes (NIC → its kernel port, kernel → its NIC).
+    peer: [Option<PortId>; MAX_PORTS],
+    /// Host addresses, gateways, MTU.
+    pub host: HostSpec,
+    /// Conntrack timeouts.
+    pub timeouts: Timeouts,
+    /// VIP keys, sorted, each with the range of its services in `services_by_vip`.
+    vips: Vec<([u8; 16], Range<u16>)>,
+    /// Service indices grouped by VIP (port-specific first, then all-ports).
+    services_by_vip: Vec<u16>,
+    /// Services in config order.
+    pub services: Vec<Service>,
+    /// Backends of all services, grouped by service.
+    pub backends: Vec<Backend>,
+    /// Next hops to solicit.
+    pub unresolved: Vec<Unresolved>,
+}
+
+fn key_of(ip: IpAddr) -> [u8; 16] {
+    backend_key(ip)
+}
+
+impl SnapshotBuilder {
+    /// Builds the snapshot for `ports` with the MACs known in `neighbors`.
+    pub fn build(&self, ports: &[PortInfo], neighbors: &NeighborTable) -> Result<Snapshot, BuildError> {
+        if ports.len() > MAX_PORTS {
+            return Err(BuildError::TooManyPorts(ports.len()));
+        }
+        if self.services.len() > MAX_SERVICES {
+            return Err(BuildError::TooManyServices(self.services.len()));
+        }
+        let total: usize = self.services.iter().map(|s| s.backends.len()).sum();
+        if total > MAX_BACKENDS {
+            return Err(BuildError::TooManyBackends(total));
+        }
+        let mut peer = [None; MAX_PORTS];
+        for (i, p) in ports.iter().enumerate() {
+            if usize::from(p.id.0) != i {
+                return Err(BuildError::PortOrder(i));
+            }
+            if p.role == PortRole::Nic {
+                if let Some(k) = p.kernel {
+                    peer[i] = Some(k);
+                    if let Some(slot) = peer.get_mut(usize::from(k.0)) {
+                        *slot = Some(p.id);
+                    }
+                }
+            }
+        }
+        let first_nic = ports.iter().find(|p| p.role == PortRole::Nic).map(|p| p.id);
+        let host = self.host;
+        let mut services = Vec::with_capacity(self.services.len());
+        let mut backends: Vec<Backend> = Vec::with_capacity(total);
+        let mut unresolved: Vec<Unresolved> = Vec::new();
+        for (si, spec) in self.services.iter().enumerate() {
+            let start = backends.len() as u16;
+            let source4 = spec.source4.or(host.ipv4.map(|(a, _)| SourceRange { addr: a, len: 32 }));
+            let source6 = spec.source6.or(host.ipv6.map(|(a, _)| SourceRange { addr: a, len: 128 }));
+            for b in &spec.backends {
+                match spec.mode {
+                    Mode::Tunnel(encap) => {
+                        if encap == Encap::Ipip && spec.vip.is_ipv6() && b.addr.is_ipv4() {
+                            return Err(BuildError::SixInFour { service: spec.name.clone(), backend: b.addr });
+                        }
+                        let has_source = if b.addr.is_ipv4() { source4.is_some() } else { source6.is_some() };
+                        if !has_source {
+                            return Err(BuildError::NoTunnelSource { service: spec.name.clone(), backend: b.addr });
+                        }
+                    }
+                    Mode::DsrL2 => {
+                        if b.addr.is_ipv4() != spec.vip.is_ipv4() {
+                            return Err(BuildError::DsrFamily { service: spec.name.clone(), backend: b.addr });
+                        }
+                    }
+                }
+                let next_hop = next_hop(&host, b.addr);
+                let mac = b.mac.or_else(|| next_hop.and_then(|nh| neighbors.get(&nh)));
+                if mac.is_none() {
+                    if let (Some(ip), Some(port)) = (next_hop, first_nic) {
+                        if !unresolved.iter().any(|u| u.ip == ip) {
+                            unresolved.push(Unresolved { ip, port });
+                        }
+                    }
+                }
+                backends.push(Backend { addr: b.addr, key: key_of(b.addr), service: si as u16, mac });
+            }
+            let end = backends.len() as u16;
+            let mb: Vec<MaglevBackend> = (start..end)
+                .zip(&spec.backends)
+                .map(|(i, b)| MaglevBackend { key: key_of(b.addr), weight: b.weight, index: i })
+                .collect();
+            let table = MaglevTable::build(&mb, spec.maglev_size)
+                .map_err(|err| BuildError::Maglev { service: spec.name.clone(), err })?
+                .into_slots();
+            services.push(Service {
+                name: spec.name.clone(),
+                vip: spec.vip,
+                proto: spec.proto,
+                port: spec.port,
+                mode: spec.mode,
+                source4,
+                source6,
+                table,
+                backends: start..end,
+            });
+        }
+        // VIP index: sorted keys; per VIP, port-specific services before all-ports ones.
+        let mut order: Vec<u16> = (0..services.len() as u16).collect();
+        order.sort_by_key(|&i| {
+            let s = &services[usize::from(i)];
+            (key_of(s.vip), s.vip.is_ipv6(), s.port.is_none(), s.proto, s.port)
+        });
+        for w in order.windows(2) {
+            let (a, b) = (&services[usize::from(w[0])], &services[usize::from(w[1])]);
+            if a.vip == b.vip && a.proto == b.proto && a.port == b.port {
+                return Err(BuildError::DuplicateService(b.name.clone()));
+            }
+        }
+        let mut vips: Vec<([u8; 16], Range<u16>)> = Vec::new();
+        for (pos, &si) in order.iter().enumerate() {
+            let k = vip_key(services[usize::from(si)].vip);
+            match vips.last_mut() {
+                Some((last, r)) if *last == k => r.end = pos as u16 + 1,
+                _ => vips.push((k, pos as u16..pos as u16 + 1)),
+            }
+        }
+        Ok(Snapshot {
+            ports: ports.to_vec(),
+            peer,
+            host,
+            timeouts: self.timeouts,
+            vips,
+            services_by_vip: order,
+            services,
+            backends,
+            unresolved,
+        })
+    }
+}
+
+/// The next hop towards `ip`: itself when on-link, else the gateway of its family.
+fn next_hop(host: &HostSpec, ip: IpAddr) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V4(a) => match host.ipv4 {
+            Some((h, len)) if same_prefix(&h.octets(), &a.octets(), len) => Some(ip),
+            _ => host.gateway4.map(IpAddr::V4),
+        },
+        IpAddr::V6(a) => match host.ipv6 {
+            Some((h, len)) if same_prefix(&h.octets(), &a.octets(), len) => Some(ip),
+            _ => host.gateway6.map(IpAddr::V6),
+        },
+    }
+}
+
+fn same_prefix(a: &[u8], b: &[u8], len: u8) -> bool {
+    let len = usize::from(len).min(a.len() * 8);
+    let (full, rest) = (len / 8, len % 8);
+    if a[..full] != b[..full] {
+        return false;
+    }
+    rest == 0 || {
+        let mask = 0xffu8 << (8 - rest);
+        a[full] & mask == b[full] & mask
+    }
+}
+
+/// The VIP index key: the 16-byte form with the family in the last byte of a v4-mapped
+/// address being impossible to confuse (v4 VIPs are `::ffff:a.b.c.d`, v6 VIPs in that range
+/// are refused by config validation).
+#[inline]
+fn vip_key(ip: IpAddr) -> [u8; 16] {
+    key_of(ip)
+}
+
+impl Snapshot {
+    /// Builds from a validated config.
+    pub fn build(config: &Config, ports: &[PortInfo], neighbors: &NeighborTable) -> Result<Snapshot, BuildError> {
+        SnapshotBuilder::from_config(config).build(ports, neighbors)
+    }
+
+    /// The ports.
+    pub fn ports(&self) -> &[PortInfo] {
+        &self.ports
+    }
+
+    /// A port by id.
+    #[inline]
+    pub fn port(&self, id: PortId) -> Option<&PortInfo> {
+        self.ports.get(usize::from(id.0))
+    }
+
+    /// Where a port's exception traffic goes (NIC ↔ kernel port).
+    #[inline]
+    pub fn peer(&self, id: PortId) -> Option<PortId> {
+        self.peer.get(usize::from(id.0)).copied().flatten()
+    }
+
+    /// True if `ip` is a VIP.
+    #[inline]
+    pub fn is_vip(&self, ip: IpAddr) -> bool {
+        self.vip_services(ip).is_some()
+    }
+
+    #[inline]
+    fn vip_services(&self, ip: IpAddr) -> Option<&[u16]> {
+        let k = vip_key(ip);
+        let i = self.vips.binary_search_by(|(v, _)| v.cmp(&k)).ok()?;
+        let r = &self.vips[i].1;
+        self.services_by_vip.get(usize::from(r.start)..usize::from(r.end))
+    }
+
+    /// The service for (VIP, protocol, port): the port-specific one, else the VIP's all-ports
+    /// service of that protocol.
+    #[inline]
+    pub fn service_for(&self, vip: IpAddr, proto: u8, port: u16) -> Option<u16> {
+        let list = self.vip_services(vip)?;
+        let mut any = None;
+        for &si in list {
+            let s = &self.services[usize::from(si)];
+            if s.proto != proto {
+                continue;
+            }
+            match s.port {
+                Some(p) if p == port => return Some(si),
+                None if any.is_none() => any = Some(si),
+                _ => {}
+            }
+        }
+        any
+    }
+
+    /// The backend with identity `key` among service `si`'s backends.
+    #[inline]
+    pub fn find_backend(&self, si: u16, key: &[u8; 16]) -> Option<u16> {
+        let r = self.services.get(usize::from(si))?.backends.clone();
+        r.into_iter().find(|&i| self.backends[usize::from(i)].key == *key)
+    }
+
+    /// Host IPv4 address, if any.
+    pub fn host_ipv4(&self) -> Option<Ipv4Addr> {
+        self.host.ipv4.map(|(a, _)| a)
+    }
+
+    /// Host IPv6 address, if any.
+    pub fn host_ipv6(&self) -> Option<Ipv6Addr> {
+        self.host.ipv6.map(|(a, _)| a)
+    }
+}
+
+impl SnapshotBuilder {
+    /// The builder input for a validated config.
+    pub fn from_config(config: &Config) -> SnapshotBuilder {
+        let h = &config.host;
+        let host = HostSpec {
+            ipv4: h.ipv4.map(|p| (p.addr, p.len)),
+            ipv6: h.ipv6.map(|p| (p.addr, p.len)),
+            gateway4: h.gateway4,
+            gateway6: h.gateway6,
+            mtu: h.mtu,
+        };
+        let c = &config.conntrack;
+        let secs = |d: std::time::Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+        let timeouts = Timeouts {
+            tcp_syn: secs(c.tcp_syn_timeout),
+            tcp_established: secs(c.tcp_established_timeout),
+            tcp_closing: secs(c.tcp_closing_timeout),
+            udp: secs(c.udp_timeout),
+        };
+        let services = config
+            .services
+            .iter()
+            .map(|s| {
+                let (mode, source4, source6) = match s.mode {
+                    ConfigMode::DsrL2 => (Mode::DsrL2, None, None),
+                    ConfigMode::Tunnel { encap, source4, source6 } => {
+                        let encap = match encap {
+                            ConfigEncap::Ipip => Encap::Ipip,
+                            ConfigEncap::Gue { port } => Encap::Gue { port },
+                        };
+                        (
+                            Mode::Tunnel(encap),
+                            source4.map(|addr| SourceRange { addr, len: 32 }),
+                            source6.map(|addr| SourceRange { addr, len: 128 }),
+                        )
+                    }
+                };
+                ServiceSpec {
+                    name: s.name.clone(),
+                    vip: s.vip,
+                    proto: match s.protocol {
+                        Protocol::Tcp => 6,
+                        Protocol::Udp => 17,
+                    },
+                    port: s.port,
+                    mode,
+                    source4,
+                    source6,
+                    maglev_size: s.maglev_size,
+                    backends: s
+                        .backends
+                        .iter()
+                        .map(|b| BackendSpec { addr: b.address, weight: u32::from(b.weight), mac: b.mac })
+                        .collect(),
+                }
+            })
+            .collect();
+        SnapshotBuilder { host, timeouts, services }
+    }
+}

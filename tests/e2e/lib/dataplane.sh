@@ -1,0 +1,213 @@
+# Shared setup for tests/e2e/dataplane-*.sh and tests/demo.sh (sourced, not run).
+#
+# Topology (all addresses in 198.18.0.0/24, all inside namespaces created here, names carry $ID):
+#
+#   ns cl$ID  [c0 198.18.0.1] ──┐
+#   ns be1$ID [e0 198.18.0.11] ─┤   ns sw$ID: Linux bridge br0 (the "switch")
+#   ns be2$ID [e0 198.18.0.12] ─┤
+#   ns be3$ID [e0 198.18.0.13] ─┤
+#   ns lb$ID  [lb0, no address] ┘ ◄── dataplane: net_af_packet0,iface=lb0 (nic0)
+#                                            │   net_tap0,iface=dp0 (kni0, exception path)
+#   ns host$ID [dp0 198.18.0.2] ◄────────────┘   (the TAP, moved out of lb$ID so that lb$ID's
+#                                                 kernel never answers for the host address)
+#
+# Backends hold the VIP 198.18.0.100 on lo (arp_ignore=1, arp_announce=2), decapsulate IPIP
+# (kernel ipip device, or tests/e2e/lib/ipip-decap.py + TUN when the kernel has no IPIP) and
+# answer the client directly (DSR). Each serves "be<i>" at / and a 600 KB /big.
+#
+# Research notes applied (docs/DPDK.md): tx checksum offload off on namespace veths (af_packet
+# would forward CHECKSUM_PARTIAL frames unfinished), GRO off (veth default) on lb0, promiscuous
+# mode (the runtime turns it on), EAL --in-memory --no-pci.
+
+DP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+DP_BIN=${DP_BIN:-$DP_ROOT/target/release/dataplane}
+ID=${ID:-$$}
+NS_SW=sw$ID NS_CL=cl$ID NS_LB=lb$ID NS_HOST=host$ID
+VIP=198.18.0.100
+HOST_IP=198.18.0.2
+CLIENT_IP=198.18.0.1
+WORK=$(mktemp -d "/tmp/dp-e2e-$ID.XXXXXX")
+SOCK=$WORK/dp.sock
+CONFIG=$WORK/dataplane.toml
+LB_PID=
+PIDS=()
+NAMESPACES=()
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+fail() { log "FAIL: $*"; exit 1; }
+
+# wait_for SECONDS WHAT CMD...: polls CMD every 0.2 s until it succeeds or SECONDS pass.
+wait_for() {
+  local t=$1 what=$2; shift 2
+  local end=$((SECONDS + t))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= end)); then log "timeout after ${t}s waiting for $what"; return 1; fi
+    sleep 0.2
+  done
+}
+
+dp_cleanup() {
+  local rc=$?
+  set +e
+  if [ -n "$LB_PID" ] && kill -0 "$LB_PID" 2>/dev/null; then
+    kill -TERM "$LB_PID"
+    for _ in $(seq 50); do kill -0 "$LB_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$LB_PID" 2>/dev/null
+  fi
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  [ -n "$LB_PID" ] && wait "$LB_PID" 2>/dev/null
+  if [ $rc -ne 0 ] && [ -f "$WORK/lb.log" ]; then log "dataplane log (last 40 lines):"; tail -40 "$WORK/lb.log" >&2; fi
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "$WORK"
+  exit $rc
+}
+trap dp_cleanup EXIT INT TERM
+
+need() { command -v "$1" >/dev/null 2>&1 || fail "$1 is not installed (see tests/run.sh PACKAGES)"; }
+
+add_ns() { ip netns add "$1"; NAMESPACES+=("$1"); ip -n "$1" link set lo up; }
+
+# attach NS IFNAME MTU [MAC]: a veth from the switch's bridge into NS.
+attach() {
+  local ns=$1 ifname=$2 mtu=$3 mac=${4:-}
+  local peer="p$ifname${ns:0:6}"
+  peer=${peer:0:15}
+  ip -n "$NS_SW" link add "$peer" mtu "$mtu" type veth peer name "$ifname" netns "$ns" mtu "$mtu"
+  ip -n "$NS_SW" link set "$peer" master br0 up
+  if [ -n "$mac" ]; then ip -n "$ns" link set "$ifname" address "$mac"; fi
+  ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$ifname.disable_ipv6=1"
+}
+
+# dp_topology NBACKENDS MODE(tunnel|dsr-l2)
+dp_topology() {
+  local n=$1 mode=$2
+  for c in ip ethtool curl python3; do need "$c"; done
+  [ -x "$DP_BIN" ] || fail "$DP_BIN missing: cargo build -p dataplane --release"
+  add_ns "$NS_SW"; add_ns "$NS_CL"; add_ns "$NS_LB"; add_ns "$NS_HOST"
+  ip -n "$NS_SW" link add br0 type bridge
+  ip -n "$NS_SW" link set br0 up
+  # The tunnel adds 20 bytes on the LB→backend hop: give the switch and the backends room.
+  attach "$NS_CL" c0 1500
+  ip -n "$NS_CL" addr add "$CLIENT_IP/24" dev c0
+  ip -n "$NS_CL" link set c0 up
+  ip netns exec "$NS_CL" ethtool -K c0 tx off >/dev/null
+  attach "$NS_LB" lb0 1600
+  ip netns exec "$NS_LB" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+  ip -n "$NS_LB" link set lb0 up
+  for i in $(seq 1 "$n"); do dp_backend "$i" "$mode"; done
+}
+
+# dp_backend I MODE: namespace be<I>$ID at 198.18.0.1<I>, VIP on lo, HTTP server.
+dp_backend() {
+  local i=$1 mode=$2 ns=be$1$ID
+  add_ns "$ns"
+  attach "$ns" e0 1600 "02:00:00:00:00:1$i"
+  ip -n "$ns" addr add "198.18.0.1$i/24" dev e0
+  ip -n "$ns" link set e0 up
+  ip netns exec "$ns" ethtool -K e0 tx off >/dev/null
+  ip -n "$ns" addr add "$VIP/32" dev lo
+  ip netns exec "$ns" sh -c "
+    sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+      net.ipv4.conf.e0.arp_ignore=1 net.ipv4.conf.e0.arp_announce=2 \
+      net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.e0.rp_filter=0"
+  if [ "$mode" = tunnel ]; then
+    if ip -n "$ns" link add tunl0 type ipip external 2>/dev/null || ip -n "$ns" link show tunl0 >/dev/null 2>&1; then
+      ip -n "$ns" link set tunl0 up
+      ip netns exec "$ns" sysctl -qw net.ipv4.conf.tunl0.rp_filter=0
+    else
+      ip netns exec "$ns" python3 "$DP_ROOT/tests/e2e/lib/ipip-decap.py" ipip0 &
+      PIDS+=($!)
+      wait_for 10 "ipip0 in $ns" ip -n "$ns" link show ipip0
+      ip -n "$ns" link set ipip0 up
+      ip netns exec "$ns" sysctl -qw net.ipv4.conf.ipip0.rp_filter=0
+    fi
+  fi
+  mkdir -p "$WORK/www$i"
+  echo "be$i" >"$WORK/www$i/index.html"
+  { echo "be$i"; head -c 600000 /dev/zero | tr '\0' 'x'; } >"$WORK/www$i/big"
+  ip netns exec "$ns" python3 -m http.server 80 --bind 0.0.0.0 --directory "$WORK/www$i" >"$WORK/http$i.log" 2>&1 &
+  PIDS+=($!)
+  wait_for 10 "HTTP server in $ns" ip netns exec "$ns" curl -sf --max-time 1 "http://198.18.0.1$i/"
+}
+
+# dp_write_config MODE BACKEND_INDEXES...: the balancer's config for the current topology.
+dp_write_config() {
+  local mode=$1; shift
+  {
+    cat <<EOT
+[eal]
+args = ["--in-memory", "--no-pci", "--log-level", "*:warning"]
+main_lcore = 0
+lcores = [1]
+
+[[port]]
+name = "nic0"
+devargs = "net_af_packet0,iface=lb0"
+role = "nic"
+kernel = "kni0"
+
+[[port]]
+name = "kni0"
+devargs = "net_tap0,iface=dp0"
+role = "kernel"
+
+[host]
+ipv4 = "$HOST_IP/24"
+mtu = 1500
+
+[conntrack]
+capacity = 65536
+
+[control]
+socket = "$SOCK"
+
+[[service]]
+name = "web"
+vip = "$VIP"
+protocol = "tcp"
+port = 80
+mode = "$mode"
+EOT
+    [ "$mode" = tunnel ] && echo 'encap = "ipip"'
+    for i in "$@"; do printf '[[service.backend]]\naddress = "198.18.0.1%s"\n' "$i"; done
+  } >"$CONFIG.tmp"
+  mv "$CONFIG.tmp" "$CONFIG"
+}
+
+# dp_start: runs the balancer in lb$ID, moves its TAP into host$ID and gives it the host address.
+dp_start() {
+  ip netns exec "$NS_LB" "$DP_BIN" run --config "$CONFIG" >"$WORK/lb.log" 2>&1 &
+  LB_PID=$!
+  wait_for 30 "the TAP dp0 of the balancer" ip -n "$NS_LB" link show dp0 || fail "balancer did not start"
+  ip -n "$NS_LB" link set dp0 netns "$NS_HOST"
+  ip -n "$NS_HOST" addr add "$HOST_IP/24" dev dp0
+  ip -n "$NS_HOST" link set dp0 up
+  ip netns exec "$NS_HOST" sysctl -qw net.ipv6.conf.dp0.disable_ipv6=1
+  wait_for 20 "the control socket" test -S "$SOCK" || fail "no control socket"
+  kill -0 "$LB_PID" || fail "balancer exited"
+}
+
+# dp CMD...: the dataplane CLI against this test's instance.
+dp() { "$DP_BIN" "$@" --socket "$SOCK"; }
+
+# curl_vip N: N separate HTTP requests to the VIP from the client; prints one backend name per
+# line ("FAIL" for a failed request).
+curl_vip() {
+  ip netns exec "$NS_CL" bash -c "for i in \$(seq $1); do curl -sf --max-time 5 http://$VIP/ || echo FAIL; done"
+}
+
+# check_share OUTPUT NAME...: every request succeeded and each NAME got 35-65 % of them.
+check_share() {
+  local out=$1; shift
+  local total fails
+  total=$(wc -l <<<"$out")
+  fails=$(grep -c FAIL <<<"$out" || true)
+  [ "$fails" -eq 0 ] || fail "$fails of $total requests to the VIP failed"
+  for b in "$@"; do
+    local k
+    k=$(grep -cx "$b" <<<"$out" || true)
+    log "$b answered $k of $total"
+    ((k * 100 >= total * 35 && k * 100 <= total * 65)) || fail "$b answered $k of $total (want 35-65 %)"
+  done
+}
