@@ -212,6 +212,7 @@ fn drop_privileges(spec: &UserSpec) -> Result<(), StartError> {
 /// Runs a validated `spiped` configuration. Returns how the daemon stopped.
 pub fn run_daemon(cfg: DaemonConfig) -> Result<Exit, StartError> {
     let key = load_key(&cfg.conn.keyfile)?;
+    let signals = acceptor::signals()?;
     let mut daemonized = false;
     if cfg.wait_dns && !cfg.foreground {
         daemonize(&cfg.pidfile)?;
@@ -267,7 +268,7 @@ pub fn run_daemon(cfg: DaemonConfig) -> Result<Exit, StartError> {
         reresolve: cfg.reresolve,
         target: cfg.conn.target.clone(),
     };
-    let r = acceptor::serve(listener, shared, acfg);
+    let r = acceptor::serve(listener, signals, shared, acfg);
     if daemonized {
         let _ = std::fs::remove_file(&cfg.pidfile);
     }

@@ -144,8 +144,14 @@ fn accept_error_is_resource(e: &io::Error) -> bool {
     )
 }
 
-/// Runs the daemon until SIGTERM has drained it or SIGINT.
-pub fn serve(listener: Listener, shared: Arc<Shared>, cfg: AcceptorConfig) -> io::Result<Exit> {
+/// Installs the SIGTERM/SIGINT handlers. Call before binding, so a signal that arrives as soon
+/// as the socket is visible is handled (not fatal) and the pid file still gets removed.
+pub fn signals() -> io::Result<Signals> {
+    Signals::new([SIGTERM, SIGINT])
+}
+
+/// Runs the daemon until SIGTERM has drained it or SIGINT. `signals` comes from [`signals`].
+pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg: AcceptorConfig) -> io::Result<Exit> {
     let mut listener = Some(listener);
     let mut poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -182,7 +188,6 @@ pub fn serve(listener: Listener, shared: Arc<Shared>, cfg: AcceptorConfig) -> io
         })?;
     }
 
-    let mut signals = Signals::new([SIGTERM, SIGINT])?;
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
     if let Some(l) = listener.as_mut() {
         poll.registry().register(l.source(), LISTENER, Interest::READABLE)?;

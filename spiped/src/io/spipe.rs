@@ -89,25 +89,25 @@ pub fn run(shared: Arc<Shared>) -> Result<(), SpipeError> {
         let _ = tx.send(Event::Stdout(r));
     })?;
 
-    let mut engine_done = false;
-    let mut stdout_done = false;
-    while !(engine_done && stdout_done) {
+    // Wait for both the connection's outcome and the end of stdout. The connection's error
+    // wins: when it fails, our end of the pair may also see a reset, which is only a symptom.
+    let mut engine: Option<Option<Result<(), ConnError>>> = None;
+    let mut stdout: Option<io::Result<()>> = None;
+    while engine.is_none() || stdout.is_none() {
         match rx.recv() {
             Ok(Event::Engine(r)) => {
-                engine_done = true;
-                match r? {
-                    Some(Err(e)) => return Err(e.into()),
-                    Some(Ok(())) | None => {}
+                let r = r?;
+                if let Some(Err(e)) = r {
+                    return Err(e.into());
                 }
+                engine = Some(r);
             }
             // Whoever reads our stdout went away: nothing more to deliver, we are done.
             Ok(Event::Stdout(Err(e))) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-            Ok(Event::Stdout(r)) => {
-                r?;
-                stdout_done = true;
-            }
+            Ok(Event::Stdout(r)) => stdout = Some(r),
             Err(_) => return Err(io::Error::other("internal threads exited unexpectedly").into()),
         }
     }
+    stdout.expect("loop ends with both")?;
     Ok(())
 }
