@@ -12,7 +12,11 @@ use spiped::proto::{Pfs, Role};
 
 fuzz_target!(|data: &[u8]| {
     let [b0, b1, rest @ ..] = data else { return };
-    let role = if b0 & 1 == 0 { Role::Responder } else { Role::Initiator };
+    let role = if b0 & 1 == 0 {
+        Role::Responder
+    } else {
+        Role::Initiator
+    };
     let pfs = match (b0 >> 1) & 3 {
         0 => Pfs::Preferred,
         1 => Pfs::Disabled,

@@ -41,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
                 sealed.extend_from_slice(plain);
             }
             1 if !closed => {
-                let len = tx.seal_close(&mut buf).expect("seal_close").expect("native closes in band");
+                let len = tx
+                    .seal_close(&mut buf)
+                    .expect("seal_close")
+                    .expect("native closes in band");
                 last_record = wire.len()..wire.len() + len;
                 wire.extend_from_slice(&buf[..len]);
                 closed = true;
@@ -107,12 +110,18 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    assert!(sealed.starts_with(&delivered), "delivered bytes that were never sealed");
+    assert!(
+        sealed.starts_with(&delivered),
+        "delivered bytes that were never sealed"
+    );
     let clean = rx.peer_eof(wire.len() - pos).is_ok();
     if clean {
         assert!(saw_close && !errored && delivered == sealed);
     }
     if !tampered && closed {
-        assert!(clean && delivered == sealed, "an untampered stream must end cleanly");
+        assert!(
+            clean && delivered == sealed,
+            "an untampered stream must end cleanly"
+        );
     }
 });

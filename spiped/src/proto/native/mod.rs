@@ -143,7 +143,11 @@ pub mod fuzzing {
 
     /// A fresh native handshake with the key file contents `b"fuzz"` and the system RNG.
     pub fn handshake(role: Role, pfs: Pfs) -> Box<dyn Handshake> {
-        let cfg = SessionConfig { role, pfs, key: Arc::new(PreSharedKey::from_file_bytes(b"fuzz")) };
+        let cfg = SessionConfig {
+            role,
+            pfs,
+            key: Arc::new(PreSharedKey::from_file_bytes(b"fuzz")),
+        };
         super::start(&cfg, &ring::rand::SystemRandom::new()).expect("system RNG works")
     }
 
