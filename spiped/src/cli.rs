@@ -205,7 +205,7 @@ impl UserSpec {
 
 fn parse_secs(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 && v <= 1e9 => Ok(v),
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(v),
         _ => Err("expected a number of seconds (0 or more, fractions allowed)".into()),
     }
 }
@@ -499,7 +499,7 @@ mod tests {
     /// `--keygen FILE` alone is a complete command.
     #[test]
     fn keygen_command() {
-        assert!(matches!(spiped(&["--keygen", "/tmp/k"]).unwrap(), SpipedCommand::Keygen(p) if p == PathBuf::from("/tmp/k")));
+        assert!(matches!(spiped(&["--keygen", "/tmp/k"]).unwrap(), SpipedCommand::Keygen(p) if p == std::path::Path::new("/tmp/k")));
     }
 
     /// `-u` forms: user, :group, user:group.
