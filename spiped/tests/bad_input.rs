@@ -54,7 +54,7 @@ struct Topo {
     sink: Sink,
     dec: Proc,
     mitm: Mitm,
-    enc: Proc,
+    _enc: Proc,
     entry: u16,
     middle: u16,
 }
@@ -70,7 +70,7 @@ impl Topo {
         let mitm = Mitm::start(middle, move |i| if i == 1 { fault.clone() } else { Fault::None });
         let entry = free_port();
         let enc = spiped(&dir, "spiped-e", Mode::Encrypt, entry, mitm.port, &key, &[]);
-        Topo { dir, sink, dec, mitm, enc, entry, middle }
+        Topo { dir, sink, dec, mitm, _enc: enc, entry, middle }
     }
 
     /// Starts the healthy stream (MITM connection 0); it pauses after [`HEALTHY_PAUSE_AT`]
@@ -115,14 +115,12 @@ fn wait_until(cond: impl Fn() -> bool, what: &str) {
 /// The sink's report for stream `id`; a connection that ended before its id arrived counts as
 /// that stream with nothing received.
 fn received(sink: &Sink, id: u64) -> Received {
-    let (r, others) = sink.wait_for(id, STREAM_WAIT);
+    let (r, unclaimed) = sink.wait_for(id, STREAM_WAIT);
     if let Some(r) = r {
         return r;
     }
-    others
-        .into_iter()
-        .find(|o| o.id.is_none())
-        .unwrap_or_else(|| panic!("stream {id} never reached the sink"))
+    sink.take_anonymous()
+        .unwrap_or_else(|| panic!("stream {id} never reached the sink; unclaimed connections: {unclaimed:?}"))
 }
 
 /// Runs one ciphertext fault on the client→server direction of a stream while a healthy stream

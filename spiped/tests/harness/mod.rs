@@ -74,6 +74,11 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // SPIPED_TEST_KEEP=1 keeps the directory (daemon logs) for debugging a failure.
+        if std::env::var_os("SPIPED_TEST_KEEP").is_some() {
+            eprintln!("kept {}", self.path.display());
+            return;
+        }
         let _ = fs::remove_dir_all(&self.path);
     }
 }
@@ -272,7 +277,8 @@ pub fn spiped(dir: &TempDir, name: &str, mode: Mode, src_port: u16, dst_port: u1
         .arg("-p")
         .arg(dir.join(&format!("{name}.pid")))
         .args(extra)
-        .env("RUST_LOG", "info");
+        // SPIPED_TEST_LOG=debug raises the daemons' log level for debugging a failure.
+        .env("RUST_LOG", std::env::var("SPIPED_TEST_LOG").unwrap_or_else(|_| "info".into()));
     let p = Proc::spawn(name, dir.path(), &mut cmd);
     wait_listening(src_port, name);
     p
@@ -402,6 +408,8 @@ pub struct Sink {
     pub paused: Arc<AtomicBool>,
     /// Number of connections accepted so far.
     pub accepted: Arc<AtomicUsize>,
+    /// Finished connections received while waiting for another one, not yet claimed.
+    stash: Mutex<Vec<Received>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -435,26 +443,34 @@ impl Sink {
                 Err(_) => thread::sleep(Duration::from_millis(5)),
             }
         });
-        Sink { port, rx, paused, accepted, stop }
+        Sink { port, rx, paused, accepted, stash: Mutex::default(), stop }
     }
 
-    /// The next finished connection, waiting up to `timeout`.
-    pub fn next(&self, timeout: Duration) -> Option<Received> {
-        self.rx.recv_timeout(timeout).ok()
-    }
-
-    /// Waits for the connection carrying stream `id`, skipping (and returning) others.
+    /// Waits up to `timeout` for the connection carrying stream `id` (reports of other
+    /// connections that finish meanwhile are kept for their own `wait_for`). `None` if it did
+    /// not finish in time; then the unclaimed reports are returned for diagnostics.
     pub fn wait_for(&self, id: u64, timeout: Duration) -> (Option<Received>, Vec<Received>) {
+        let mut stash = self.stash.lock().unwrap();
+        if let Some(i) = stash.iter().position(|r| r.id == Some(id)) {
+            return (Some(stash.remove(i)), Vec::new());
+        }
         let t0 = Instant::now();
-        let mut others = Vec::new();
         while let Some(left) = timeout.checked_sub(t0.elapsed()) {
             match self.rx.recv_timeout(left) {
-                Ok(r) if r.id == Some(id) => return (Some(r), others),
-                Ok(r) => others.push(r),
+                Ok(r) if r.id == Some(id) => return (Some(r), Vec::new()),
+                Ok(r) => stash.push(r),
                 Err(_) => break,
             }
         }
-        (None, others)
+        (None, stash.clone())
+    }
+
+    /// Removes and returns an unclaimed report of a connection that ended before its stream
+    /// id arrived, if any.
+    pub fn take_anonymous(&self) -> Option<Received> {
+        let mut stash = self.stash.lock().unwrap();
+        let i = stash.iter().position(|r| r.id.is_none())?;
+        Some(stash.remove(i))
     }
 }
 
