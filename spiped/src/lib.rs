@@ -5,10 +5,12 @@
 //!   interface: bytes and `now` in, bytes and events out. No sockets, no clocks.
 //! - [`io`]: mio event loops that only move bytes and timers between sockets and a protocol core.
 //! - [`cli`], [`addr`], [`key`]: the spiped 1.6-compatible command line, address syntax and key files.
+//! - [`daemon`]: process set-up of the two binaries (daemonizing, pid file, privileges, syslog).
 #![forbid(unsafe_code)]
 
 pub mod addr;
 pub mod cli;
+pub mod daemon;
 pub mod io;
 pub mod key;
 pub mod limits;

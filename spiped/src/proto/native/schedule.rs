@@ -91,13 +91,20 @@ pub struct ConfirmKeys {
 
 /// Derives kc_I and kc_R from K and both nonces. Cheap (a few HMAC-SHA256 blocks), so the
 /// responder can afford it for every peer before anything is proven.
-pub fn confirm_keys(k: &[u8; 32], nonce_i: &[u8; NONCE_LEN], nonce_r: &[u8; NONCE_LEN]) -> ConfirmKeys {
+pub fn confirm_keys(
+    k: &[u8; 32],
+    nonce_i: &[u8; NONCE_LEN],
+    nonce_r: &[u8; NONCE_LEN],
+) -> ConfirmKeys {
     let prk = salt(nonce_i, nonce_r).extract(k);
     let mut initiator = Secret::default();
     let mut responder = Secret::default();
     expand(&prk, &[LABEL_CONFIRM_I], &mut initiator[..]);
     expand(&prk, &[LABEL_CONFIRM_R], &mut responder[..]);
-    ConfirmKeys { initiator, responder }
+    ConfirmKeys {
+        initiator,
+        responder,
+    }
 }
 
 /// HMAC-SHA256(key, transcript hash).
@@ -114,9 +121,13 @@ pub fn verify_confirm_mac(
     transcript_hash: &[u8; 32],
     mac: &[u8; MAC_LEN],
 ) -> Result<PeerVerified, HandshakeError> {
-    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), transcript_hash, mac)
-        .map(|()| PeerVerified { _private: () })
-        .map_err(|_| HandshakeError::AuthFailed)
+    hmac::verify(
+        &hmac::Key::new(hmac::HMAC_SHA256, key),
+        transcript_hash,
+        mac,
+    )
+    .map(|()| PeerVerified { _private: () })
+    .map_err(|_| HandshakeError::AuthFailed)
 }
 
 /// The two directions' initial traffic secrets.
@@ -180,8 +191,10 @@ mod tests {
     }
 
     fn unhex32(s: &str) -> [u8; 32] {
-        let v: Vec<u8> =
-            (0..64).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect();
+        let v: Vec<u8> = (0..64)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect();
         v.try_into().unwrap()
     }
 
@@ -204,8 +217,14 @@ mod tests {
     fn confirm_keys_known_answer() {
         let (ni, nr) = nonces();
         let c = confirm_keys(&unhex32(K), &ni, &nr);
-        assert_eq!(hex(&c.initiator[..]), "640ba0d6f11983b59e65682538124221bbc60c51ae47ed71c5578da992af6341");
-        assert_eq!(hex(&c.responder[..]), "6b6bb9aa422777e4bfe80e18bc5922dc8c064ffe197049376adae124496b1e69");
+        assert_eq!(
+            hex(&c.initiator[..]),
+            "640ba0d6f11983b59e65682538124221bbc60c51ae47ed71c5578da992af6341"
+        );
+        assert_eq!(
+            hex(&c.responder[..]),
+            "6b6bb9aa422777e4bfe80e18bc5922dc8c064ffe197049376adae124496b1e69"
+        );
     }
 
     /// Traffic secrets with the RFC 7748 §6.1 shared secret and the PFS transcript hash of the
@@ -216,19 +235,34 @@ mod tests {
         let dh = unhex32("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
         let th = unhex32("8bca9ad1a9e0f704ad0b3762d0683717fb924a45b7377b1f66b6286023ce9d54");
         let s = traffic_secrets(&unhex32(K), &ni, &nr, Some(&dh), &th);
-        assert_eq!(hex(&s.i2r[..]), "1ad146181258f741b0639c2941631d147926266ce86de0045d4eddd413a517e8");
-        assert_eq!(hex(&s.r2i[..]), "5d4d71db6a29867ad588de4b3024fe0b53d5fa1f20a1ef529e4bd880ba361362");
+        assert_eq!(
+            hex(&s.i2r[..]),
+            "1ad146181258f741b0639c2941631d147926266ce86de0045d4eddd413a517e8"
+        );
+        assert_eq!(
+            hex(&s.r2i[..]),
+            "5d4d71db6a29867ad588de4b3024fe0b53d5fa1f20a1ef529e4bd880ba361362"
+        );
         let th = unhex32("8c235ce0ae1bbf02ffe2105aeffcffd6ecde1f539439f3e21d4fe9955fac0ad9");
         let s = traffic_secrets(&unhex32(K), &ni, &nr, None, &th);
-        assert_eq!(hex(&s.i2r[..]), "752aa17b055ff20a3615050c25c10cc1846aa77cac7cf077dee572b71b7f9b34");
-        assert_eq!(hex(&s.r2i[..]), "e35fff9946996a10167152084aabd5d8603c6d816aa1674e1510e7920ca4fa36");
+        assert_eq!(
+            hex(&s.i2r[..]),
+            "752aa17b055ff20a3615050c25c10cc1846aa77cac7cf077dee572b71b7f9b34"
+        );
+        assert_eq!(
+            hex(&s.r2i[..]),
+            "e35fff9946996a10167152084aabd5d8603c6d816aa1674e1510e7920ca4fa36"
+        );
     }
 
     /// Record key, nonce mask and next secret from s = 0x11 × 32.
     #[test]
     fn record_keys_known_answer() {
         let (key, iv) = record_key_iv(&[0x11; 32]);
-        assert_eq!(hex(&key[..]), "2622b7e1aa6a649f098417af17683db14a5c4ee3854ec0ae90419b9920865f65");
+        assert_eq!(
+            hex(&key[..]),
+            "2622b7e1aa6a649f098417af17683db14a5c4ee3854ec0ae90419b9920865f65"
+        );
         assert_eq!(hex(&iv), "753f3349900a80ff1bd77fd0");
         assert_eq!(
             hex(&next_secret(&[0x11; 32])[..]),
@@ -246,10 +280,19 @@ mod tests {
         assert!(verify_confirm_mac(&key, &th, &mac).is_ok());
         let mut other = th;
         other[31] ^= 1;
-        assert_eq!(verify_confirm_mac(&key, &other, &mac).unwrap_err(), HandshakeError::AuthFailed);
-        assert_eq!(verify_confirm_mac(&[8; 32], &th, &mac).unwrap_err(), HandshakeError::AuthFailed);
+        assert_eq!(
+            verify_confirm_mac(&key, &other, &mac).unwrap_err(),
+            HandshakeError::AuthFailed
+        );
+        assert_eq!(
+            verify_confirm_mac(&[8; 32], &th, &mac).unwrap_err(),
+            HandshakeError::AuthFailed
+        );
         let mut bad = mac;
         bad[0] ^= 0x80;
-        assert_eq!(verify_confirm_mac(&key, &th, &bad).unwrap_err(), HandshakeError::AuthFailed);
+        assert_eq!(
+            verify_confirm_mac(&key, &th, &bad).unwrap_err(),
+            HandshakeError::AuthFailed
+        );
     }
 }

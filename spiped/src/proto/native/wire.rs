@@ -112,7 +112,9 @@ impl HelloRepr {
 /// frame's length (header included). The length is checked against [`MAX_KEY_SHARE_BODY`] here,
 /// before we wait for the body.
 pub fn frame_len(header: &[u8], expected_type: u8) -> Result<usize, HandshakeError> {
-    let (&ty, rest) = header.split_first().ok_or(HandshakeError::Malformed("empty frame"))?;
+    let (&ty, rest) = header
+        .split_first()
+        .ok_or(HandshakeError::Malformed("empty frame"))?;
     if ty != expected_type {
         return Err(HandshakeError::UnexpectedMessage(ty));
     }
@@ -129,13 +131,17 @@ pub fn frame_len(header: &[u8], expected_type: u8) -> Result<usize, HandshakeErr
 
 fn parse_flags(flags: u8) -> Result<bool, HandshakeError> {
     if flags & !FLAG_X25519 != 0 {
-        return Err(HandshakeError::Malformed("reserved flag bits set in key share"));
+        return Err(HandshakeError::Malformed(
+            "reserved flag bits set in key share",
+        ));
     }
     Ok(flags & FLAG_X25519 != 0)
 }
 
 fn fixed<const N: usize>(bytes: &[u8]) -> Result<&[u8; N], HandshakeError> {
-    bytes.try_into().map_err(|_| HandshakeError::Malformed("key share field has the wrong length"))
+    bytes
+        .try_into()
+        .map_err(|_| HandshakeError::Malformed("key share field has the wrong length"))
 }
 
 fn write_header(out: &mut Vec<u8>, ty: u8, body_len: usize) {
@@ -165,16 +171,24 @@ impl<'a> InitKeyShareRepr<'a> {
             return Err(HandshakeError::Malformed("key share frame length mismatch"));
         }
         let body = &frame[FRAME_HEADER_LEN..];
-        let (&flags, rest) = body.split_first().ok_or(HandshakeError::Malformed("empty key share"))?;
+        let (&flags, rest) = body
+            .split_first()
+            .ok_or(HandshakeError::Malformed("empty key share"))?;
         let has_share = parse_flags(flags)?;
-        let (&n, rest) = rest.split_first().ok_or(HandshakeError::Malformed("key share has no suite count"))?;
+        let (&n, rest) = rest
+            .split_first()
+            .ok_or(HandshakeError::Malformed("key share has no suite count"))?;
         let n = usize::from(n);
         if n == 0 || n > MAX_SUITES {
-            return Err(HandshakeError::Malformed("suite list must hold 1 to 8 entries"));
+            return Err(HandshakeError::Malformed(
+                "suite list must hold 1 to 8 entries",
+            ));
         }
         let share_len = if has_share { SHARE_LEN } else { 0 };
         if rest.len() != n + share_len + MAC_LEN {
-            return Err(HandshakeError::Malformed("key share length does not match its flags"));
+            return Err(HandshakeError::Malformed(
+                "key share length does not match its flags",
+            ));
         }
         let (suites, rest) = rest.split_at(n);
         let (share, mac) = rest.split_at(share_len);
@@ -219,12 +233,18 @@ impl<'a> RespKeyShareRepr<'a> {
             return Err(HandshakeError::Malformed("key share frame length mismatch"));
         }
         let body = &frame[FRAME_HEADER_LEN..];
-        let (&flags, rest) = body.split_first().ok_or(HandshakeError::Malformed("empty key share"))?;
+        let (&flags, rest) = body
+            .split_first()
+            .ok_or(HandshakeError::Malformed("empty key share"))?;
         let has_share = parse_flags(flags)?;
-        let (&suite, rest) = rest.split_first().ok_or(HandshakeError::Malformed("key share has no suite"))?;
+        let (&suite, rest) = rest
+            .split_first()
+            .ok_or(HandshakeError::Malformed("key share has no suite"))?;
         let share_len = if has_share { SHARE_LEN } else { 0 };
         if rest.len() != share_len + MAC_LEN {
-            return Err(HandshakeError::Malformed("key share length does not match its flags"));
+            return Err(HandshakeError::Malformed(
+                "key share length does not match its flags",
+            ));
         }
         let (share, mac) = rest.split_at(share_len);
         Ok(RespKeyShareRepr {
@@ -289,7 +309,10 @@ mod tests {
     /// A Hello round-trips, and emitting over garbage writes every byte.
     #[test]
     fn hello_round_trip_over_garbage() {
-        let repr = HelloRepr { role: Role::Responder, nonce: [7; 32] };
+        let repr = HelloRepr {
+            role: Role::Responder,
+            nonce: [7; 32],
+        };
         let mut buf = [0xAA; HELLO_LEN];
         repr.emit(&mut buf);
         assert_eq!(&buf[..6], b"spNP\x01\x02");
@@ -301,7 +324,11 @@ mod tests {
     #[test]
     fn hello_rejections_in_order() {
         let mut buf = [0u8; HELLO_LEN];
-        HelloRepr { role: Role::Initiator, nonce: [1; 32] }.emit(&mut buf);
+        HelloRepr {
+            role: Role::Initiator,
+            nonce: [1; 32],
+        }
+        .emit(&mut buf);
         let mut b = buf;
         b[0] ^= 1;
         b[4] = 9;
@@ -312,7 +339,10 @@ mod tests {
         assert_eq!(HelloRepr::parse(&b), Err(HandshakeError::BadVersion(2, 1)));
         let mut b = buf;
         b[5] = 0;
-        assert!(matches!(HelloRepr::parse(&b), Err(HandshakeError::Malformed(_))));
+        assert!(matches!(
+            HelloRepr::parse(&b),
+            Err(HandshakeError::Malformed(_))
+        ));
     }
 
     /// Both key shares round-trip with and without an X25519 share, and their lengths are exact.
@@ -321,12 +351,20 @@ mod tests {
         let share = [3u8; 32];
         let mac = [4u8; 32];
         for s in [Some(&share), None] {
-            let i = InitKeyShareRepr { suites: &[1, 2], share: s, mac: &mac };
+            let i = InitKeyShareRepr {
+                suites: &[1, 2],
+                share: s,
+                mac: &mac,
+            };
             let mut out = vec![];
             i.emit(&mut out);
             assert_eq!(out.len(), 3 + 2 + 2 + s.map_or(0, |_| 32) + 32);
             assert_eq!(InitKeyShareRepr::parse(&out).unwrap(), i);
-            let r = RespKeyShareRepr { suite: 2, share: s, mac: &mac };
+            let r = RespKeyShareRepr {
+                suite: 2,
+                share: s,
+                mac: &mac,
+            };
             let mut out = vec![];
             r.emit(&mut out);
             assert_eq!(RespKeyShareRepr::parse(&out).unwrap(), r);
@@ -339,23 +377,43 @@ mod tests {
     fn key_share_rejections() {
         let mac = [4u8; 32];
         let mut good = vec![];
-        InitKeyShareRepr { suites: &[1, 2], share: None, mac: &mac }.emit(&mut good);
+        InitKeyShareRepr {
+            suites: &[1, 2],
+            share: None,
+            mac: &mac,
+        }
+        .emit(&mut good);
         // Truncated by one byte (with the header adjusted so the frame is self-consistent).
         let mut short = good[..good.len() - 1].to_vec();
         short[2] -= 1;
-        assert!(matches!(InitKeyShareRepr::parse(&short), Err(HandshakeError::Malformed(_))));
+        assert!(matches!(
+            InitKeyShareRepr::parse(&short),
+            Err(HandshakeError::Malformed(_))
+        ));
         let mut flags = good.clone();
         flags[3] = 0x80;
-        assert!(matches!(InitKeyShareRepr::parse(&flags), Err(HandshakeError::Malformed(_))));
+        assert!(matches!(
+            InitKeyShareRepr::parse(&flags),
+            Err(HandshakeError::Malformed(_))
+        ));
         let mut flags = good.clone();
         flags[3] = FLAG_X25519; // claims a share that is not there
-        assert!(matches!(InitKeyShareRepr::parse(&flags), Err(HandshakeError::Malformed(_))));
+        assert!(matches!(
+            InitKeyShareRepr::parse(&flags),
+            Err(HandshakeError::Malformed(_))
+        ));
         let mut zero = good.clone();
         zero[4] = 0;
-        assert!(matches!(InitKeyShareRepr::parse(&zero), Err(HandshakeError::Malformed(_))));
+        assert!(matches!(
+            InitKeyShareRepr::parse(&zero),
+            Err(HandshakeError::Malformed(_))
+        ));
         let mut many = good.clone();
         many[4] = 9;
-        assert!(matches!(InitKeyShareRepr::parse(&many), Err(HandshakeError::Malformed(_))));
+        assert!(matches!(
+            InitKeyShareRepr::parse(&many),
+            Err(HandshakeError::Malformed(_))
+        ));
         assert_eq!(
             RespKeyShareRepr::parse(&good),
             Err(HandshakeError::UnexpectedMessage(MSG_INIT_KEY_SHARE))

@@ -1,0 +1,283 @@
+//! The listening socket, the `-n` cap, signals and re-resolution.
+//!
+//! Contract: [`serve`] accepts connections on its own mio loop and hands each to a worker thread
+//! over a bounded channel. At `-n` open connections it stops calling accept() (further clients
+//! wait in the kernel backlog) and warns, as spiped does; it resumes when a worker reports a
+//! closed connection. SIGTERM closes the listening socket and returns once the last connection
+//! ended; SIGINT returns at once. The target is re-resolved every `-r` seconds on a separate
+//! thread, keeping the previous addresses when a lookup fails.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{bounded, Sender};
+use mio::net::{TcpListener, UnixListener};
+use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::stream::Stream;
+use super::worker::Worker;
+use super::Shared;
+use crate::addr::{Address, Target};
+use crate::cli::Mode;
+use crate::limits::{ACCEPT_QUEUE, CAP_WARN_INTERVAL, LISTEN_BACKLOG};
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+const WAKER: Token = Token(2);
+/// Back-off after accept() fails for lack of file descriptors or memory.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// A bound, listening, non-blocking socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// UNIX-domain; the path is removed when the listener is closed.
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds and listens on `source` (SO_REUSEADDR for TCP, as spiped). A UNIX socket path
+    /// left over by a dead process (nobody accepts on it) is replaced; a live one is refused.
+    /// `mode` sets the UNIX socket's permissions before it starts listening.
+    pub fn bind(source: &Target, mode: Option<u32>) -> io::Result<Listener> {
+        match source {
+            Target::Inet(addr) => {
+                let s = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+                s.set_reuse_address(true)?;
+                s.set_cloexec(true)?;
+                s.bind(&(*addr).into())?;
+                s.listen(LISTEN_BACKLOG)?;
+                s.set_nonblocking(true)?;
+                Ok(Listener::Tcp(TcpListener::from_std(std::net::TcpListener::from(OwnedFd::from(s)))))
+            }
+            Target::Unix(path) => {
+                if let Ok(meta) = std::fs::symlink_metadata(path) {
+                    use std::os::unix::fs::FileTypeExt;
+                    let stale = meta.file_type().is_socket()
+                        && matches!(std::os::unix::net::UnixStream::connect(path),
+                            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused);
+                    if !stale {
+                        return Err(io::Error::new(
+                            io::ErrorKind::AddrInUse,
+                            format!("{} exists and is not a stale socket; remove it or pick another path", path.display()),
+                        ));
+                    }
+                    std::fs::remove_file(path)?;
+                }
+                let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+                s.set_cloexec(true)?;
+                s.bind(&SockAddr::unix(path)?)?;
+                if let Some(m) = mode {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))?;
+                }
+                s.listen(LISTEN_BACKLOG)?;
+                s.set_nonblocking(true)?;
+                let std_l = std::os::unix::net::UnixListener::from(OwnedFd::from(s));
+                Ok(Listener::Unix(UnixListener::from_std(std_l), path.clone()))
+            }
+        }
+    }
+
+    fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Listener::Tcp(l) => l,
+            Listener::Unix(l, _) => l,
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, p) = self {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Acceptor settings.
+#[derive(Debug, Clone)]
+pub struct AcceptorConfig {
+    /// `-e` or `-d`.
+    pub mode: Mode,
+    /// `-n`; `None` = unlimited.
+    pub max_conns: Option<usize>,
+    /// `-1`.
+    pub once: bool,
+    /// Worker threads.
+    pub threads: usize,
+    /// `-r` period, if re-resolution is on.
+    pub reresolve: Option<Duration>,
+    /// `-t` as typed (re-resolved if it is a host name).
+    pub target: Address,
+}
+
+/// How [`serve`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// SIGTERM (or `-1`) and every connection has ended.
+    Drained,
+    /// SIGINT: stop now.
+    Interrupted,
+}
+
+fn accept_error_is_resource(e: &io::Error) -> bool {
+    use nix::errno::Errno;
+    matches!(
+        e.raw_os_error().map(Errno::from_raw),
+        Some(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM)
+    )
+}
+
+/// Installs the SIGTERM/SIGINT handlers. Call before binding, so a signal that arrives as soon
+/// as the socket is visible is handled (not fatal) and the pid file still gets removed.
+pub fn signals() -> io::Result<Signals> {
+    Signals::new([SIGTERM, SIGINT])
+}
+
+/// Runs the daemon until SIGTERM has drained it or SIGINT. `signals` comes from [`signals`].
+pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg: AcceptorConfig) -> io::Result<Exit> {
+    let mut listener = Some(listener);
+    let mut poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    shared.set_acceptor_waker(waker);
+
+    let mut workers: Vec<(Sender<Stream>, Arc<Waker>)> = Vec::new();
+    for i in 0..cfg.threads.max(1) {
+        let (tx, rx) = bounded(ACCEPT_QUEUE);
+        let w = Worker::new(cfg.mode, shared.clone(), Some(rx))?;
+        workers.push((tx, w.waker()));
+        std::thread::Builder::new().name(format!("spiped-worker-{i}")).spawn(move || {
+            if let Err(e) = w.run() {
+                tracing::error!("worker event loop failed: {e}; exiting");
+                std::process::exit(1);
+            }
+        })?;
+    }
+
+    if let (Some(period), Address::Host { .. }) = (cfg.reresolve, &cfg.target) {
+        let shared = shared.clone();
+        let target = cfg.target.clone();
+        std::thread::Builder::new().name("spiped-resolver".into()).spawn(move || loop {
+            std::thread::sleep(period);
+            match target.resolve() {
+                Ok(addrs) => {
+                    if *shared.targets() != addrs[..] {
+                        let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                        tracing::info!("target {target} now resolves to {}", list.join(", "));
+                    }
+                    shared.set_targets(addrs);
+                }
+                Err(e) => tracing::warn!("{e}; keeping the previous addresses of {target}"),
+            }
+        })?;
+    }
+
+    poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+    if let Some(l) = listener.as_mut() {
+        poll.registry().register(l.source(), LISTENER, Interest::READABLE)?;
+    }
+
+    let mut events = Events::with_capacity(64);
+    let mut pending = true; // try accept() once at start: clients may already be queued
+    let mut draining = false;
+    let mut at_cap = false;
+    let mut last_cap_warning: Option<Instant> = None;
+    let mut retry_at: Option<Instant> = None;
+    let mut next_worker = 0usize;
+    loop {
+        let timeout = retry_at.map(|t| t.saturating_duration_since(Instant::now()));
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => pending = true,
+                SIGNALS => {
+                    for sig in signals.pending() {
+                        if sig == SIGINT {
+                            tracing::info!("SIGINT: exiting now");
+                            return Ok(Exit::Interrupted);
+                        }
+                        if sig == SIGTERM && !draining {
+                            tracing::info!(
+                                "SIGTERM: no longer accepting; exiting when the {} open connection(s) end",
+                                shared.active.load(Ordering::Acquire)
+                            );
+                            draining = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if retry_at.is_some_and(|t| Instant::now() >= t) {
+            retry_at = None;
+            pending = true;
+        }
+        while pending && !draining && retry_at.is_none() {
+            let active = shared.active.load(Ordering::Acquire);
+            if cfg.max_conns.is_some_and(|cap| active >= cap) {
+                if !at_cap && last_cap_warning.is_none_or(|t| t.elapsed() >= CAP_WARN_INTERVAL) {
+                    tracing::warn!(
+                        "Maximum number of connections ({}) reached; new clients wait until one closes (-n)",
+                        cfg.max_conns.unwrap_or(0)
+                    );
+                    last_cap_warning = Some(Instant::now());
+                }
+                at_cap = true;
+                break;
+            }
+            at_cap = false;
+            let Some(l) = listener.as_ref() else { break };
+            match l.accept() {
+                Ok(stream) => {
+                    shared.active.fetch_add(1, Ordering::AcqRel);
+                    let (tx, w) = &workers[next_worker];
+                    next_worker = (next_worker + 1) % workers.len();
+                    if tx.send(stream).is_err() {
+                        return Err(io::Error::other("a worker thread exited"));
+                    }
+                    w.wake()?;
+                    if cfg.once {
+                        draining = true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => pending = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if accept_error_is_resource(&e) => {
+                    tracing::warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+                    retry_at = Some(Instant::now() + ACCEPT_RETRY);
+                }
+                // The client gave up between SYN and accept (ECONNABORTED, ...): next one.
+                Err(e) => tracing::debug!("accept: {e}"),
+            }
+        }
+        if draining {
+            if let Some(mut l) = listener.take() {
+                let _ = poll.registry().deregister(l.source());
+                drop(l); // close: new clients are refused now
+            }
+            if shared.active.load(Ordering::Acquire) == 0 {
+                return Ok(Exit::Drained);
+            }
+        }
+    }
+}

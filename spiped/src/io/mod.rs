@@ -1,0 +1,105 @@
+//! The I/O layer: mio event loops that move bytes and timers between sockets and a protocol core.
+//!
+//! Shape: one acceptor loop ([`acceptor`]) owns the listening socket, the signals and the `-n`
+//! cap, and hands each accepted socket over a bounded channel to one of N [`worker::Worker`]
+//! threads (round robin). A worker owns its connections outright ([`conn`]): no locks on the
+//! data path, fixed buffers, backpressure through TCP. `spipe` runs one worker on the current
+//! thread with a single connection ([`spipe`]).
+//!
+//! The protocol core is reached only through [`crate::proto`]'s `Handshake`/`Transport` traits;
+//! this layer never looks inside a record.
+
+pub mod acceptor;
+pub mod buf;
+pub mod conn;
+pub mod error;
+pub mod spipe;
+pub mod stream;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::addr::Target;
+use crate::cli::ConnSettings;
+use crate::key::PreSharedKey;
+use crate::proto::{Handshake, HandshakeError, ProtocolKind, SessionConfig};
+
+pub use error::ConnError;
+
+/// How a connection's handshake is started: [`crate::proto::start`] in production; unit tests
+/// of the I/O layer substitute a trivial protocol.
+pub type HandshakeFactory =
+    fn(ProtocolKind, &SessionConfig, &dyn ring::rand::SecureRandom) -> Result<Box<dyn Handshake>, HandshakeError>;
+
+/// State shared by the acceptor, the workers and the re-resolver.
+pub struct Shared {
+    /// Per-connection settings (protocol, PFS policy, keep-alive, timeout).
+    pub settings: ConnSettings,
+    /// `-b`, resolved once at start.
+    pub bind: Option<SocketAddr>,
+    /// K.
+    pub key: Arc<PreSharedKey>,
+    /// Starts handshakes.
+    pub start_handshake: HandshakeFactory,
+    /// Connections accepted and not yet closed (the `-n` count).
+    pub active: AtomicUsize,
+    targets: Mutex<Arc<[Target]>>,
+    next_id: AtomicU64,
+    acceptor: OnceLock<Arc<mio::Waker>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("settings", &self.settings)
+            .field("active", &self.active.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Shared state for a daemon or a client.
+    pub fn new(settings: ConnSettings, key: PreSharedKey, targets: Vec<Target>, bind: Option<SocketAddr>) -> Shared {
+        Shared {
+            settings,
+            bind,
+            key: Arc::new(key),
+            start_handshake: crate::proto::start,
+            active: AtomicUsize::new(0),
+            targets: Mutex::new(targets.into()),
+            next_id: AtomicU64::new(1),
+            acceptor: OnceLock::new(),
+        }
+    }
+
+    /// The target addresses new connections use (a snapshot; the re-resolver swaps it).
+    pub fn targets(&self) -> Arc<[Target]> {
+        self.targets.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the target addresses (re-resolution). Connections in progress keep theirs.
+    pub fn set_targets(&self, t: Vec<Target>) {
+        *self.targets.lock().unwrap_or_else(|p| p.into_inner()) = t.into();
+    }
+
+    /// A fresh connection id for logs.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_acceptor_waker(&self, w: Arc<mio::Waker>) {
+        let _ = self.acceptor.set(w);
+    }
+
+    /// Tells the acceptor a connection ended (it may resume accepting, or finish draining).
+    pub(crate) fn notify_acceptor(&self) {
+        if let Some(w) = self.acceptor.get() {
+            let _ = w.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testproto;

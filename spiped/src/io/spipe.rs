@@ -1,0 +1,113 @@
+//! `spipe`: standard input and output joined to one encrypted connection.
+//!
+//! As spiped's spipe: a socket pair stands in for the accepted plaintext socket of `spiped -e`;
+//! one end goes to a [`Worker`] running the usual initiator life cycle (connect, handshake,
+//! data), and two blocking threads copy stdin → pair and pair → stdout, so stdin and stdout
+//! may be files, pipes, ttys or sockets. Standard input's EOF becomes the close record and a
+//! half-close; the peer's close ends standard output.
+//!
+//! Exit status: 0 when the connection ended cleanly (or the reader of stdout went away);
+//! otherwise the [`ConnError`] is returned and the binary prints it and exits 1.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::AsFd;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use super::error::ConnError;
+use super::stream::Stream;
+use super::worker::Worker;
+use super::Shared;
+use crate::cli::Mode;
+use crate::limits::SPIPE_COPY_BUF;
+
+/// Why `spipe` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpipeError {
+    /// The connection failed (connect, handshake, record, truncation, ...).
+    #[error("{0}")]
+    Conn(#[from] ConnError),
+    /// Local plumbing failed (socket pair, event loop, stdin).
+    #[error("{0}")]
+    Local(#[from] io::Error),
+}
+
+enum Event {
+    Engine(io::Result<Option<Result<(), ConnError>>>),
+    Stdout(io::Result<()>),
+}
+
+fn copy(mut from: impl Read, mut to: impl Write) -> io::Result<()> {
+    let mut buf = vec![0u8; SPIPE_COPY_BUF];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        to.flush()?;
+    }
+}
+
+/// Runs one connection to `shared`'s target over stdin/stdout.
+pub fn run(shared: Arc<Shared>) -> Result<(), SpipeError> {
+    let (ours, engine_end) = std::os::unix::net::UnixStream::pair()?;
+    engine_end.set_nonblocking(true)?;
+    let mut worker = Worker::new(Mode::Encrypt, shared.clone(), None)?;
+    shared.active.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    worker.adopt(Stream::Unix(mio::net::UnixStream::from_std(engine_end)));
+
+    let (tx, rx) = mpsc::channel();
+    let tx_engine = tx.clone();
+    std::thread::Builder::new()
+        .name("spipe-engine".into())
+        .spawn(move || {
+            let r = worker.run_until_idle();
+            let _ = tx_engine.send(Event::Engine(r));
+        })?;
+
+    // stdin → pair. Raw file descriptors (dup'd), so std's buffering never holds bytes back.
+    let stdin = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned()?);
+    let to_engine = ours.try_clone()?;
+    std::thread::Builder::new().name("spipe-stdin".into()).spawn(move || {
+        let r = copy(stdin, &to_engine);
+        // EOF (or a failing stdin) ends our sending direction: close record + FIN.
+        let _ = to_engine.shutdown(Shutdown::Write);
+        if let Err(e) = r {
+            tracing::debug!("reading standard input: {e}");
+        }
+    })?;
+
+    // pair → stdout.
+    let stdout = std::fs::File::from(io::stdout().as_fd().try_clone_to_owned()?);
+    let from_engine = ours;
+    std::thread::Builder::new().name("spipe-stdout".into()).spawn(move || {
+        let r = copy(&from_engine, stdout);
+        let _ = tx.send(Event::Stdout(r));
+    })?;
+
+    // Wait for both the connection's outcome and the end of stdout. The connection's error
+    // wins: when it fails, our end of the pair may also see a reset, which is only a symptom.
+    let mut engine: Option<Option<Result<(), ConnError>>> = None;
+    let mut stdout: Option<io::Result<()>> = None;
+    while engine.is_none() || stdout.is_none() {
+        match rx.recv() {
+            Ok(Event::Engine(r)) => {
+                let r = r?;
+                if let Some(Err(e)) = r {
+                    return Err(e.into());
+                }
+                engine = Some(r);
+            }
+            // Whoever reads our stdout went away: nothing more to deliver, we are done.
+            Ok(Event::Stdout(Err(e))) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            Ok(Event::Stdout(r)) => stdout = Some(r),
+            Err(_) => return Err(io::Error::other("internal threads exited unexpectedly").into()),
+        }
+    }
+    stdout.expect("loop ends with both")?;
+    Ok(())
+}
