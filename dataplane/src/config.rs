@@ -292,7 +292,8 @@ impl Protocol {
 pub enum Encap {
     /// Plain IP-in-IP: IPIP (4in4), IP6IP6 (6in6) or 4in6, chosen by the address families.
     Ipip,
-    /// Generic UDP Encapsulation (variant 1: the inner IP packet directly after UDP) to `port`.
+    /// Generic UDP Encapsulation (variant 0: a 4-byte GUE header after UDP, then the inner IP
+    /// packet) to `port`.
     Gue {
         /// UDP destination port on the backends.
         port: u16,
