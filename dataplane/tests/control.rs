@@ -252,6 +252,17 @@ fn learned_neighbor_republishes() {
     assert_eq!(h.stats().control.neighbors_learned, 1);
 }
 
+/// `dataplane config` prints the running config as TOML that parses back to the same config
+/// (the JSON answer loses nothing on the way).
+#[test]
+fn config_dump_parses_back() {
+    let h = Harness::start("dump");
+    let v = client_request(&h.sock, "config").unwrap();
+    assert_eq!(v["path"], h.path.display().to_string());
+    let text = format_answer("config", &v, OutputFormat::Table).unwrap();
+    assert_eq!(Config::parse(&text).unwrap(), Config::load(&h.path).unwrap(), "{text}");
+}
+
 /// `shutdown` on the socket ends `run`, which removes the socket file; unknown commands are
 /// refused without stopping anything.
 #[test]
