@@ -46,8 +46,6 @@ pub mod verdict;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crossbeam::queue::ArrayQueue;
-
 use crate::conntrack::{ConnTable, FlowKey, Insert, State, TcpSignal};
 use crate::config::PortRole;
 use crate::stats::LcoreCounters;
@@ -60,6 +58,10 @@ pub use snapshot::{
     Service, ServiceSpec, Snapshot, SnapshotBuilder, SourceRange, Unresolved,
 };
 pub use verdict::{DropReason, PortId, Verdict};
+
+/// The learned-neighbor queue type of [`Pipeline::new`], re-exported so callers need not name
+/// crossbeam themselves.
+pub use crossbeam::queue::ArrayQueue;
 
 /// A packet buffer the pipeline may rewrite in place, grow at the front (encapsulation) or back,
 /// and shrink. Implemented by `dpdk::Mbuf` and by [`VecBuf`] for tests and fuzzing.
