@@ -904,7 +904,11 @@ fn validate_eal(raw: Option<raw::Eal>) -> Result<EalConfig> {
     let raw = required(raw, || "eal".into())?;
     for (i, a) in raw.args.iter().enumerate() {
         let key = a.split('=').next().unwrap_or(a);
-        if let Some((_, from)) = RESERVED_EAL_ARGS.iter().find(|(r, _)| *r == key) {
+        // Short options may carry their value attached (`-l1-3`, `-c0x6`).
+        let reserved = RESERVED_EAL_ARGS.iter().find(|(r, _)| {
+            *r == key || (r.len() == 2 && !key.starts_with("--") && key.starts_with(r))
+        });
+        if let Some((_, from)) = reserved {
             return Err(ConfigError::invalid(
                 format!("eal.args[{i}]"),
                 Problem::ReservedEalArg { arg: a.clone(), from },
