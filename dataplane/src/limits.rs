@@ -35,18 +35,14 @@ pub const LCORE_ID_MAX: u32 = 127;
 /// would fill the table and new flows would be forwarded untracked.
 pub const CONNTRACK_MIN_CAPACITY: usize = 1024;
 
-/// Default per-lcore connection-table capacity: 2^20 flows, about
-/// `2^20 x CONNTRACK_ENTRY_BYTES` = 64 MiB per lcore.
+/// Default per-lcore connection-table capacity: 2^20 flows x `conntrack::BYTES_PER_ENTRY`
+/// (64 B) = 64 MiB per lcore.
 pub const CONNTRACK_DEFAULT_CAPACITY: usize = 1 << 20;
 
-/// Largest accepted per-lcore capacity: 2^25 (33.5 M) flows, about 2 GiB per lcore. Beyond
-/// that the table no longer fits the hugepage budgets of the machines this targets.
+/// Largest accepted per-lcore capacity: 2^25 (33.5 M) flows x 64 B = 2 GiB per lcore. Beyond
+/// that the table no longer fits the memory budgets of the machines this targets (the table
+/// itself allows 2^27).
 pub const CONNTRACK_MAX_CAPACITY: usize = 1 << 25;
-
-/// Bytes one connection-table slot costs, used for the memory estimates of `check-config` and
-/// docs/CONFIG.md: a 5-tuple key (v6-sized, 40 B), the backend identity, state and last-seen
-/// time, rounded to one cache line.
-pub const CONNTRACK_ENTRY_BYTES: usize = 64;
 
 /// Longest accepted conntrack timeout, seconds (7 days): longer is a leak, not a timeout.
 pub const MAX_TIMEOUT_SECS: u32 = 7 * 24 * 3600;
@@ -58,13 +54,10 @@ pub const MTU_MIN: u16 = 576;
 pub const MTU_MAX: u16 = 9000;
 
 /// Learned neighbors one lcore can queue for the control thread between two of its polls.
-/// Each slot holds one `Neighbor` (~32 B): 1024 x 32 B = 32 KiB per lcore. When full the
+/// Each slot holds one `Neighbor` (26 B) and the queue's stamp (8 B), ~40 B padded:
+/// 1024 x 40 B = 40 KiB per lcore. When full the
 /// lcore counts and drops the observation; the kernel still sees the ARP/ND frame.
 pub const LEARNED_QUEUE_CAPACITY: usize = 1024;
-
-/// Most neighbor entries the control plane keeps (static + learned). 4096 backends + gateways
-/// fit; learned entries are only kept for next hops a service needs, so floods cannot grow it.
-pub const MAX_NEIGHBORS: usize = 8192;
 
 /// Snapshots queued per lcore (`crossbeam::channel::bounded`): a slow lcore holds at most this
 /// many old snapshots alive; when full the control plane retries on its next poll.

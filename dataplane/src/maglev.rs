@@ -168,7 +168,7 @@ impl MaglevTable {
         let m = u64::from(size);
         // Stable iteration order: by identity, never by config order.
         let mut sorted: Vec<MaglevBackend> = backends.iter().copied().filter(|b| b.weight > 0).collect();
-        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        sorted.sort_by_key(|b| b.key);
         if sorted.windows(2).any(|w| w[0].key == w[1].key) {
             return Err(MaglevError::DuplicateBackend);
         }

@@ -210,6 +210,7 @@ fn each_rule_names_the_field() {
         ("lcore out of range", with("lcores = [1, 2]", "lcores = [1, 128]"), "eal.lcores[1]: must be 0..=127, got 128"),
         ("main lcore negative", with("main_lcore = 0", "main_lcore = -1"), "eal.main_lcore: must be 0..=127, got -1"),
         ("reserved eal arg", with("\"--no-pci\"]", "\"--no-pci\", \"-l\"]"), "eal.args[2]: \"-l\" is set by the dataplane"),
+        ("reserved attached short option", with("\"--no-pci\"]", "\"-l1-3\"]"), "eal.args[1]: \"-l1-3\" is set by the dataplane from eal.lcores and eal.main_lcore"),
         ("reserved vdev", with("\"--no-pci\"]", "\"--vdev=net_tap1\"]"), "eal.args[1]: \"--vdev=net_tap1\" is set by the dataplane"),
         // [[port]]
         ("port name duplicated", with("name = \"kni0\"\ndevargs", "name = \"nic0\"\ndevargs"), "port[1].name: \"nic0\" is already used by port[0]"),

@@ -77,7 +77,7 @@ fn weights_are_proportional() {
     }
     let m = 65537u32;
     let t = MaglevTable::build(&b, m).unwrap();
-    let mut c = vec![0usize; 5];
+    let mut c = [0usize; 5];
     for &s in t.slots() {
         c[s as usize] += 1;
     }

@@ -331,7 +331,7 @@ pub struct Snapshot {
     /// Conntrack timeouts.
     pub timeouts: Timeouts,
     /// VIP keys, sorted, each with the range of its services in `services_by_vip`.
-    vips: Vec<([u8; 16], Range<u16>)>,
+    vips: Vec<([u8; 17], Range<u16>)>,
     /// Service indices grouped by VIP (port-specific first, then all-ports).
     services_by_vip: Vec<u16>,
     /// Services in config order.
@@ -434,7 +434,7 @@ impl SnapshotBuilder {
         let mut order: Vec<u16> = (0..services.len() as u16).collect();
         order.sort_by_key(|&i| {
             let s = &services[usize::from(i)];
-            (key_of(s.vip), s.vip.is_ipv6(), s.port.is_none(), s.proto, s.port)
+            (vip_key(s.vip), s.port.is_none(), s.proto, s.port)
         });
         for w in order.windows(2) {
             let (a, b) = (&services[usize::from(w[0])], &services[usize::from(w[1])]);
@@ -442,7 +442,7 @@ impl SnapshotBuilder {
                 return Err(BuildError::DuplicateService(b.name.clone()));
             }
         }
-        let mut vips: Vec<([u8; 16], Range<u16>)> = Vec::new();
+        let mut vips: Vec<([u8; 17], Range<u16>)> = Vec::new();
         for (pos, &si) in order.iter().enumerate() {
             let k = vip_key(services[usize::from(si)].vip);
             match vips.last_mut() {
@@ -490,12 +490,14 @@ fn same_prefix(a: &[u8], b: &[u8], len: u8) -> bool {
     }
 }
 
-/// The VIP index key: the 16-byte form with the family in the last byte of a v4-mapped
-/// address being impossible to confuse (v4 VIPs are `::ffff:a.b.c.d`, v6 VIPs in that range
-/// are refused by config validation).
+/// The VIP index key: the 16-byte form plus the family, so an IPv6 packet to the IPv4-mapped
+/// form of an IPv4 VIP (`::ffff:a.b.c.d`) is not taken for IPv4 VIP traffic.
 #[inline]
-fn vip_key(ip: IpAddr) -> [u8; 16] {
-    key_of(ip)
+fn vip_key(ip: IpAddr) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[..16].copy_from_slice(&key_of(ip));
+    k[16] = u8::from(ip.is_ipv6());
+    k
 }
 
 impl Snapshot {
@@ -631,5 +633,150 @@ impl SnapshotBuilder {
             })
             .collect();
         SnapshotBuilder { host, timeouts, services }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports() -> Vec<PortInfo> {
+        vec![
+            PortInfo { id: PortId(0), name: "nic0".into(), role: PortRole::Nic, mac: EthernetAddress([2, 0, 0, 0, 0, 1]), kernel: Some(PortId(1)) },
+            PortInfo { id: PortId(1), name: "kni0".into(), role: PortRole::Kernel, mac: EthernetAddress([2, 0, 0, 0, 0, 1]), kernel: None },
+        ]
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn host() -> HostSpec {
+        HostSpec {
+            ipv4: Some(("198.18.0.2".parse().unwrap(), 24)),
+            ipv6: Some(("fd00::2".parse().unwrap(), 64)),
+            gateway4: Some("198.18.0.1".parse().unwrap()),
+            gateway6: None,
+            mtu: 1500,
+        }
+    }
+
+    fn builder(services: Vec<ServiceSpec>) -> SnapshotBuilder {
+        SnapshotBuilder { host: host(), timeouts: Timeouts::default(), services }
+    }
+
+    const IPIP: Mode = Mode::Tunnel(Encap::Ipip);
+
+    /// A port-specific service wins over the VIP's all-ports service of the same protocol; the
+    /// other protocol and other VIPs do not match.
+    #[test]
+    fn service_lookup_prefers_the_exact_port() {
+        let s = builder(vec![
+            ServiceSpec::new("all", ip("198.18.0.100"), 6, None, IPIP).backend(ip("198.18.1.1"), 1, None),
+            ServiceSpec::new("web", ip("198.18.0.100"), 6, Some(80), IPIP).backend(ip("198.18.1.2"), 1, None),
+            ServiceSpec::new("dns", ip("198.18.0.100"), 17, Some(53), IPIP).backend(ip("198.18.1.3"), 1, None),
+            ServiceSpec::new("v6", ip("fd00::100"), 6, Some(80), IPIP).backend(ip("fd00:1::1"), 1, None),
+        ])
+        .build(&ports(), &NeighborTable::new())
+        .unwrap();
+        let vip = ip("198.18.0.100");
+        assert_eq!(s.service_for(vip, 6, 80), Some(1));
+        assert_eq!(s.service_for(vip, 6, 8080), Some(0));
+        assert_eq!(s.service_for(vip, 17, 53), Some(2));
+        assert_eq!(s.service_for(vip, 17, 54), None);
+        assert_eq!(s.service_for(ip("fd00::100"), 6, 80), Some(3));
+        assert_eq!(s.service_for(ip("198.18.0.101"), 6, 80), None);
+        // An IPv6 packet to the IPv4-mapped form of a v4 VIP is not VIP traffic.
+        assert!(s.is_vip(vip));
+        assert!(!s.is_vip(ip("::ffff:198.18.0.100")));
+        assert!(s.is_vip(vip));
+        assert_eq!(s.peer(PortId(0)), Some(PortId(1)));
+        assert_eq!(s.peer(PortId(1)), Some(PortId(0)));
+        assert_eq!(s.peer(PortId(9)), None);
+    }
+
+    /// Next hops: backends with a static MAC need nothing; on-link backends are resolved
+    /// themselves, off-link ones through the gateway (asked once); a learned MAC resolves.
+    #[test]
+    fn next_hops_and_unresolved() {
+        let b = builder(vec![ServiceSpec::new("s", ip("198.18.0.100"), 6, None, IPIP)
+            .backend(ip("198.18.0.10"), 1, Some(EthernetAddress([2, 0, 0, 0, 0, 0x10])))
+            .backend(ip("198.18.0.11"), 1, None)
+            .backend(ip("10.9.9.9"), 1, None)
+            .backend(ip("10.9.9.10"), 1, None)]);
+        let s = b.build(&ports(), &NeighborTable::new()).unwrap();
+        let want: Vec<IpAddr> = vec![ip("198.18.0.11"), ip("198.18.0.1")];
+        assert_eq!(s.unresolved.iter().map(|u| u.ip).collect::<Vec<_>>(), want);
+        assert!(s.unresolved.iter().all(|u| u.port == PortId(0)));
+        let mut n = NeighborTable::new();
+        n.insert(ip("198.18.0.1"), EthernetAddress([2, 0, 0, 0, 0, 0xfe]));
+        let s = b.build(&ports(), &n).unwrap();
+        assert_eq!(s.unresolved.len(), 1);
+        assert_eq!(s.backends[2].mac, Some(EthernetAddress([2, 0, 0, 0, 0, 0xfe])));
+        assert_eq!(s.backends[0].mac, Some(EthernetAddress([2, 0, 0, 0, 0, 0x10])));
+    }
+
+    /// Outer source ranges keep the prefix and take the host bits from the flow hash.
+    #[test]
+    fn source_ranges_vary_host_bits_only() {
+        let r = SourceRange { addr: "172.16.0.0".parse::<Ipv4Addr>().unwrap(), len: 16 };
+        for h in [0u64, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let a = r.pick(h).octets();
+            assert_eq!(&a[..2], &[172, 16]);
+        }
+        assert_ne!(r.pick(0), r.pick(u64::MAX));
+        let fixed = SourceRange { addr: "198.18.0.2".parse::<Ipv4Addr>().unwrap(), len: 32 };
+        assert_eq!(fixed.pick(12345), fixed.addr);
+        let r6 = SourceRange { addr: "fd00:ffff::".parse::<Ipv6Addr>().unwrap(), len: 96 };
+        assert_eq!(r6.pick(0xdead_beef_0000_0000), "fd00:ffff::dead:beef".parse::<Ipv6Addr>().unwrap());
+    }
+
+    /// Configuration mistakes the builder catches: 6in4 over plain IPIP, no outer source,
+    /// dsr-l2 across families, duplicate services, a non-prime table.
+    #[test]
+    fn build_errors() {
+        let ports = ports();
+        let n = NeighborTable::new();
+        let six_in_four = builder(vec![ServiceSpec::new("x", ip("fd00::100"), 6, None, IPIP).backend(ip("198.18.1.1"), 1, None)]);
+        assert!(matches!(six_in_four.build(&ports, &n), Err(BuildError::SixInFour { .. })));
+        let mut no_v6 = builder(vec![ServiceSpec::new("x", ip("198.18.0.100"), 6, None, IPIP).backend(ip("fd00:1::1"), 1, None)]);
+        no_v6.host.ipv6 = None;
+        assert!(matches!(no_v6.build(&ports, &n), Err(BuildError::NoTunnelSource { .. })));
+        let dsr = builder(vec![ServiceSpec::new("x", ip("198.18.0.100"), 6, None, Mode::DsrL2).backend(ip("fd00::1"), 1, None)]);
+        assert!(matches!(dsr.build(&ports, &n), Err(BuildError::DsrFamily { .. })));
+        let dup = builder(vec![
+            ServiceSpec::new("a", ip("198.18.0.100"), 6, Some(80), IPIP),
+            ServiceSpec::new("b", ip("198.18.0.100"), 6, Some(80), IPIP),
+        ]);
+        assert_eq!(dup.build(&ports, &n).unwrap_err(), BuildError::DuplicateService("b".into()));
+        let mut s = ServiceSpec::new("p", ip("198.18.0.100"), 6, None, IPIP);
+        s.maglev_size = 1000;
+        assert!(matches!(builder(vec![s]).build(&ports, &n), Err(BuildError::Maglev { .. })));
+    }
+
+    /// The shipped example config builds into a snapshot (the seam with `config.rs`).
+    #[test]
+    fn example_config_builds() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/dataplane.toml");
+        let config = Config::load(std::path::Path::new(path)).expect("example config is valid");
+        let ports: Vec<PortInfo> = config
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PortInfo {
+                id: PortId(i as u16),
+                name: p.name.clone(),
+                role: p.role,
+                mac: EthernetAddress([2, 0, 0, 0, 0, i as u8]),
+                kernel: p.kernel.as_ref().and_then(|k| config.port_index(k)).map(|k| PortId(k as u16)),
+            })
+            .collect();
+        let s = Snapshot::build(&config, &ports, &NeighborTable::new()).expect("snapshot builds");
+        assert_eq!(s.services.len(), config.services.len());
+        assert_eq!(s.backends.len(), config.backend_count());
+        assert_eq!(s.timeouts.tcp_established, 900);
+        for svc in &s.services {
+            assert!(svc.table.iter().all(|&b| b == crate::maglev::NO_BACKEND || svc.backends.contains(&b)));
+        }
     }
 }

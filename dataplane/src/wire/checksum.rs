@@ -8,7 +8,10 @@
 //! whole TCP segment for that would touch every payload byte. [`update16`], [`update32`] and
 //! [`update_bytes`] apply RFC 1624 equation 3, `HC' = ~(~HC + ~m + m')`, which only touches the
 //! changed words and gives the same bits as a full recomputation (the tests check this over many
-//! random rewrites).
+//! random rewrites) whenever the checksummed data is not all zeros. All-zero data is the one
+//! corner (RFC 1624 §3): eq. 3 gives 0x0000 where a recomputation gives 0xffff. It cannot occur
+//! for the IPv4 header (version nibble) or TCP/UDP/ICMPv6 (the pseudo-header holds the
+//! protocol); ICMPv4 echo handles it itself.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

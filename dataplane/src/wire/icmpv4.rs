@@ -188,8 +188,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
         let code = u16::from(self.msg_code());
         let old = (u16::from(Icmpv4Message::ECHO_REQUEST.0) << 8) | code;
         let new = (u16::from(Icmpv4Message::ECHO_REPLY.0) << 8) | code;
-        let c = checksum::update16(self.checksum(), old, new);
+        let mut c = checksum::update16(self.checksum(), old, new);
         self.set_msg_type(Icmpv4Message::ECHO_REPLY);
+        self.set_checksum(0);
+        if c == 0 && self.buffer.as_ref().iter().all(|&b| b == 0) {
+            // RFC 1624 §3's corner: eq. 3 yields +0 when every other byte is zero, but such a
+            // message's checksum is !sum(zeros) = 0xffff (ICMPv4 has no pseudo-header to make
+            // the data nonzero, unlike TCP/UDP/ICMPv6 and the IPv4 header).
+            c = 0xffff;
+        }
         self.set_checksum(c);
         true
     }
@@ -428,6 +435,15 @@ mod tests {
         assert!(p.echo_request_into_reply());
         assert!(p.verify_checksum());
         assert!(!p.echo_request_into_reply());
+        // A request whose identifier, sequence and data are all zero: the reply is all zeros
+        // but for the checksum, which must then be 0xffff, not 0.
+        let zero = Icmpv4Repr::EchoRequest { ident: 0, seq_no: 0, data: &[0; 4] };
+        let mut zbuf = [0u8; 12];
+        zero.emit(&mut Icmpv4Packet::new_unchecked(&mut zbuf[..])).unwrap();
+        let mut z = Icmpv4Packet::new_checked(&mut zbuf[..]).unwrap();
+        assert!(z.echo_request_into_reply());
+        assert_eq!(z.checksum(), 0xffff);
+        assert!(z.verify_checksum());
         let reply = Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&buf[..]).unwrap()).unwrap();
         assert_eq!(reply, Icmpv4Repr::EchoReply { ident: 1, seq_no: 2, data: &data });
     }
