@@ -77,13 +77,24 @@ fn run(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let (runtime, _wiring) = match Runtime::start(&config, shutdown.clone()) {
+    let (mut runtime, _wiring) = match Runtime::start(&config, shutdown.clone()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("dataplane: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let snapshot = match dataplane::pipeline::Snapshot::build(&config, runtime.ports(), &Default::default()) {
+        Ok(s) => std::sync::Arc::new(s),
+        Err(e) => {
+            eprintln!("dataplane: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = runtime.launch(&snapshot, config.conntrack.capacity) {
+        eprintln!("dataplane: {e}");
+        return ExitCode::FAILURE;
+    }
     while !shutdown.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
