@@ -583,8 +583,8 @@ pub enum Problem {
         /// The setting it needs, e.g. `encap = "gue"`.
         needs: &'static str,
     },
-    /// IPv6 VIP with an IPv4 backend.
-    #[error("IPv6 VIP {vip} cannot be tunnelled to IPv4 backend {backend} (6in4 is not supported); use an IPv6 backend address")]
+    /// IPv6 VIP with an IPv4 backend over plain IPIP.
+    #[error("IPv6 VIP {vip} cannot be tunnelled to IPv4 backend {backend} with encap = \"ipip\" (6in4 is not supported); use an IPv6 backend address or encap = \"gue\"")]
     SixInFour {
         /// The VIP.
         vip: IpAddr,
@@ -601,6 +601,17 @@ pub enum Problem {
         /// The backend.
         backend: IpAddr,
     },
+    /// A dsr-l2 backend of the other address family than the VIP.
+    #[error("dsr-l2 forwards the client's packet unchanged, so backend {backend} must be the same address family as VIP {vip}")]
+    DsrL2Family {
+        /// The VIP.
+        vip: IpAddr,
+        /// The backend.
+        backend: IpAddr,
+    },
+    /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), which would alias an IPv4 address.
+    #[error("{0} is an IPv4-mapped IPv6 address; write the IPv4 address instead")]
+    V4Mapped(IpAddr),
     /// A dsr-l2 backend that is not on the host's L2 segment.
     #[error("dsr-l2 backend {backend} is not on-link in {prefix} and has no static mac; dsr-l2 backends must share the NIC's L2 segment (or set mac)")]
     DsrL2OffLink {
@@ -851,6 +862,12 @@ fn is_unicast(ip: IpAddr) -> bool {
         IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
         IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
     }
+}
+
+/// `::ffff:a.b.c.d`: the snapshot keys IPv4 addresses in this form, so such an IPv6 address
+/// would be confused with the IPv4 one.
+fn is_v4_mapped(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(a) if a.to_ipv4_mapped().is_some())
 }
 
 /// `DDDD:BB:DD.F` or `BB:DD.F`, hex digits.
@@ -1156,6 +1173,9 @@ fn validate_services(raw: Vec<raw::Service>, host: &HostConfig) -> Result<Vec<Se
         if !is_unicast(vip) {
             return Err(ConfigError::invalid(f("vip"), Problem::NotUnicast(vip)));
         }
+        if is_v4_mapped(vip) {
+            return Err(ConfigError::invalid(f("vip"), Problem::V4Mapped(vip)));
+        }
         if host.ipv4.is_some_and(|p| IpAddr::V4(p.addr) == vip)
             || host.ipv6.is_some_and(|p| IpAddr::V6(p.addr) == vip)
         {
@@ -1195,6 +1215,9 @@ fn validate_services(raw: Vec<raw::Service>, host: &HostConfig) -> Result<Vec<Se
             let address = parse_ip(&required(b.address, || bf("address"))?, || bf("address"))?;
             if !is_unicast(address) {
                 return Err(ConfigError::invalid(bf("address"), Problem::NotUnicast(address)));
+            }
+            if is_v4_mapped(address) {
+                return Err(ConfigError::invalid(bf("address"), Problem::V4Mapped(address)));
             }
             if let Some(j) = backends.iter().position(|x| x.address == address) {
                 return Err(ConfigError::invalid(
@@ -1257,7 +1280,7 @@ fn validate_services(raw: Vec<raw::Service>, host: &HostConfig) -> Result<Vec<Se
                 for (k, b) in backends.iter().enumerate() {
                     let bf = format!("service[{i}].backend[{k}].address");
                     match (vip, b.address) {
-                        (IpAddr::V6(_), IpAddr::V4(_)) => {
+                        (IpAddr::V6(_), IpAddr::V4(_)) if encap == Encap::Ipip => {
                             return Err(ConfigError::invalid(
                                 bf,
                                 Problem::SixInFour { vip, backend: b.address },
@@ -1301,6 +1324,12 @@ fn validate_services(raw: Vec<raw::Service>, host: &HostConfig) -> Result<Vec<Se
                     }
                 }
                 for (k, b) in backends.iter().enumerate() {
+                    if b.address.is_ipv4() != vip.is_ipv4() {
+                        return Err(ConfigError::invalid(
+                            format!("service[{i}].backend[{k}].address"),
+                            Problem::DsrL2Family { vip, backend: b.address },
+                        ));
+                    }
                     if b.mac.is_none() && !host.is_on_link(b.address) {
                         return Err(ConfigError::invalid(
                             format!("service[{i}].backend[{k}].address"),

@@ -5,9 +5,21 @@
 //! relaxed store (a plain `mov` on x86, no `lock` prefix, no contended cache line), so the packet
 //! path has no shared read-modify-write; readers may see a value a few packets old, never a torn
 //! one.
+//!
+//! The control plane sums every lcore's counters into a [`StatsReport`] (JSON over the control
+//! socket), labelled by port, service and backend names from the running config
+//! ([`StatsLabels`]). The report renders as a table for humans ([`StatsReport::render_table`])
+//! or as Prometheus text exposition ([`StatsReport::render_prometheus`]). Service and backend
+//! counters are per *slot* (index in config order): a reload that reorders services or backends
+//! keeps the old counts in the slot, so per-backend rates are exact between reloads.
 
+use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
 use crate::limits::{MAX_BACKENDS, MAX_PORTS, MAX_SERVICES};
 use crate::pipeline::DropReason;
 
@@ -88,6 +100,9 @@ pub struct LcoreCounters {
     /// Current number of live entries (a gauge, stored not added).
     pub conntrack_entries: Counter,
     pub snapshot_switches: Counter,
+    /// Neighbor observations (ARP replies / neighbor advertisements) the lcore could not queue
+    /// for the control thread because its `learned` queue was full.
+    pub learned_dropped: Counter,
     pub services: Box<[ServiceCounters]>,
     pub backends: Box<[BackendCounters]>,
 }
@@ -111,6 +126,7 @@ impl LcoreCounters {
             conntrack_expired: Counter::default(),
             conntrack_entries: Counter::default(),
             snapshot_switches: Counter::default(),
+            learned_dropped: Counter::default(),
             services: (0..MAX_SERVICES).map(|_| ServiceCounters::default()).collect(),
             backends: (0..MAX_BACKENDS).map(|_| BackendCounters::default()).collect(),
         }
@@ -135,6 +151,514 @@ impl Default for LcoreCounters {
     }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// The summed report
+// ---------------------------------------------------------------------------------------------
+
+/// Names for counter slots: ports, services and backends of the running config.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatsLabels {
+    /// Port names, by port index.
+    pub ports: Vec<String>,
+    /// Services, by service index.
+    pub services: Vec<ServiceLabel>,
+    /// Backends, by backend counter index ([`Config::backends`] order).
+    pub backends: Vec<BackendLabel>,
+}
+
+/// What identifies a service in stats.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceLabel {
+    /// Service name.
+    pub name: String,
+    /// VIP.
+    pub vip: IpAddr,
+    /// `tcp` / `udp`.
+    pub protocol: &'static str,
+    /// Port, `None` = all ports.
+    pub port: Option<u16>,
+}
+
+/// What identifies a backend in stats.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendLabel {
+    /// Owning service's name.
+    pub service: String,
+    /// Backend address.
+    pub address: IpAddr,
+}
+
+impl StatsLabels {
+    /// The labels of a validated config.
+    pub fn from_config(config: &Config) -> StatsLabels {
+        StatsLabels {
+            ports: config.ports.iter().map(|p| p.name.clone()).collect(),
+            services: config
+                .services
+                .iter()
+                .map(|s| ServiceLabel { name: s.name.clone(), vip: s.vip, protocol: s.protocol.as_str(), port: s.port })
+                .collect(),
+            backends: config
+                .backends()
+                .map(|(_, si, b)| BackendLabel { service: config.services[si].name.clone(), address: b.address })
+                .collect(),
+        }
+    }
+}
+
+/// Counters of one port, summed over lcores.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortStats {
+    /// Port name.
+    pub name: String,
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Frames the NIC did not take.
+    pub tx_dropped: u64,
+}
+
+/// Totals of one lcore.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LcoreStats {
+    /// EAL lcore id.
+    pub lcore: u32,
+    /// Frames received on all ports.
+    pub rx_packets: u64,
+    /// Frames sent on all ports.
+    pub tx_packets: u64,
+    /// Frames dropped, all reasons.
+    pub dropped: u64,
+    /// Frames forwarded to backends.
+    pub forwarded: u64,
+    /// Frames handed to the kernel.
+    pub to_kernel: u64,
+    /// Live connection-table entries.
+    pub conntrack_entries: u64,
+    /// Snapshots this lcore switched to.
+    pub snapshot_switches: u64,
+}
+
+/// Counters of one service, summed over lcores.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStats {
+    /// Service name.
+    pub name: String,
+    /// VIP.
+    pub vip: String,
+    /// `tcp` / `udp`.
+    pub protocol: String,
+    /// Port, `None` = all ports.
+    pub port: Option<u16>,
+    /// Packets forwarded.
+    pub packets: u64,
+    /// Bytes forwarded (before encapsulation).
+    pub bytes: u64,
+    /// Connection-table entries created.
+    pub new_flows: u64,
+    /// Packets forwarded by the Maglev choice without a table entry.
+    pub untracked: u64,
+}
+
+/// Counters of one backend, summed over lcores.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendStats {
+    /// Owning service's name.
+    pub service: String,
+    /// Backend address.
+    pub address: String,
+    /// Packets sent to it.
+    pub packets: u64,
+    /// Bytes sent to it (before encapsulation).
+    pub bytes: u64,
+}
+
+/// Drops of one reason, summed over lcores.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropStats {
+    /// [`DropReason::as_str`].
+    pub reason: String,
+    /// Frames dropped.
+    pub packets: u64,
+}
+
+/// Verdict totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictStats {
+    /// Forwarded to a backend.
+    pub forwarded: u64,
+    /// Answered locally (ARP/ND, echo, PTB).
+    pub replied: u64,
+    /// Handed to the kernel.
+    pub to_kernel: u64,
+    /// Kernel frames sent out of a NIC.
+    pub from_kernel: u64,
+    /// Dropped (all reasons).
+    pub dropped: u64,
+    /// ICMP errors routed to a flow's backend.
+    pub icmp_to_backend: u64,
+    /// Frag-needed / packet-too-big generated.
+    pub pmtu_generated: u64,
+}
+
+/// Connection-table totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConntrackStats {
+    /// Lookups that found a flow.
+    pub hits: u64,
+    /// Lookups that found none.
+    pub misses: u64,
+    /// Flows inserted.
+    pub inserts: u64,
+    /// Half-open flows evicted to make room.
+    pub evictions: u64,
+    /// Idle flows expired.
+    pub expired: u64,
+    /// Live entries now (all lcores).
+    pub entries: u64,
+    /// Neighbor observations lost to a full learned queue.
+    pub learned_dropped: u64,
+}
+
+/// The control plane's own counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlStats {
+    /// Successful reloads.
+    pub reloads: u64,
+    /// Refused reloads (bad file, restart-only change, build error).
+    pub reload_errors: u64,
+    /// The last refused reload's error, until a reload succeeds.
+    pub last_reload_error: Option<String>,
+    /// Snapshots handed to the lcores (initial, reloads, neighbor changes).
+    pub snapshots_published: u64,
+    /// Neighbors learned from ARP/ND and still in use.
+    pub neighbors_learned: u64,
+    /// Next hops of backends with no MAC yet (their traffic drops as `no_neighbor`).
+    pub unresolved_next_hops: u64,
+}
+
+/// Everything `dataplane stats` shows: every lcore's counters summed, plus the control plane's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsReport {
+    /// Per port.
+    pub ports: Vec<PortStats>,
+    /// Per lcore.
+    pub lcores: Vec<LcoreStats>,
+    /// Per service.
+    pub services: Vec<ServiceStats>,
+    /// Per backend.
+    pub backends: Vec<BackendStats>,
+    /// Per drop reason, every reason in [`DropReason::ALL`] order.
+    pub drops: Vec<DropStats>,
+    /// Verdict totals.
+    pub verdicts: VerdictStats,
+    /// Connection-table totals.
+    pub conntrack: ConntrackStats,
+    /// Control-plane counters.
+    pub control: ControlStats,
+}
+
+impl StatsReport {
+    /// Sums `lcores` (`(lcore id, its counters)`) under `labels`. Slots beyond the labels
+    /// (services or backends of a config no longer running) are not reported.
+    pub fn collect(labels: &StatsLabels, lcores: &[(u32, &LcoreCounters)]) -> StatsReport {
+        let sum = |f: &dyn Fn(&LcoreCounters) -> u64| -> u64 {
+            lcores.iter().fold(0u64, |a, (_, c)| a.wrapping_add(f(c)))
+        };
+        let ports = labels
+            .ports
+            .iter()
+            .enumerate()
+            .take(MAX_PORTS)
+            .map(|(i, name)| PortStats {
+                name: name.clone(),
+                rx_packets: sum(&|c| c.ports[i].rx_packets.get()),
+                rx_bytes: sum(&|c| c.ports[i].rx_bytes.get()),
+                tx_packets: sum(&|c| c.ports[i].tx_packets.get()),
+                tx_bytes: sum(&|c| c.ports[i].tx_bytes.get()),
+                tx_dropped: sum(&|c| c.ports[i].tx_dropped.get()),
+            })
+            .collect();
+        let nports = labels.ports.len().min(MAX_PORTS);
+        let drops_of = |c: &LcoreCounters| c.drops.iter().fold(0u64, |a, d| a.wrapping_add(d.get()));
+        let lcore_stats = lcores
+            .iter()
+            .map(|(id, c)| LcoreStats {
+                lcore: *id,
+                rx_packets: c.ports[..nports].iter().map(|p| p.rx_packets.get()).fold(0, u64::wrapping_add),
+                tx_packets: c.ports[..nports].iter().map(|p| p.tx_packets.get()).fold(0, u64::wrapping_add),
+                dropped: drops_of(c),
+                forwarded: c.forwarded.get(),
+                to_kernel: c.to_kernel.get(),
+                conntrack_entries: c.conntrack_entries.get(),
+                snapshot_switches: c.snapshot_switches.get(),
+            })
+            .collect();
+        let services = labels
+            .services
+            .iter()
+            .enumerate()
+            .take(MAX_SERVICES)
+            .map(|(i, l)| ServiceStats {
+                name: l.name.clone(),
+                vip: l.vip.to_string(),
+                protocol: l.protocol.to_string(),
+                port: l.port,
+                packets: sum(&|c| c.services[i].packets.get()),
+                bytes: sum(&|c| c.services[i].bytes.get()),
+                new_flows: sum(&|c| c.services[i].new_flows.get()),
+                untracked: sum(&|c| c.services[i].untracked.get()),
+            })
+            .collect();
+        let backends = labels
+            .backends
+            .iter()
+            .enumerate()
+            .take(MAX_BACKENDS)
+            .map(|(i, l)| BackendStats {
+                service: l.service.clone(),
+                address: l.address.to_string(),
+                packets: sum(&|c| c.backends[i].packets.get()),
+                bytes: sum(&|c| c.backends[i].bytes.get()),
+            })
+            .collect();
+        let drops = DropReason::ALL
+            .iter()
+            .map(|r| DropStats { reason: r.as_str().to_string(), packets: sum(&|c| c.drops[*r as usize].get()) })
+            .collect();
+        StatsReport {
+            ports,
+            lcores: lcore_stats,
+            services,
+            backends,
+            drops,
+            verdicts: VerdictStats {
+                forwarded: sum(&|c| c.forwarded.get()),
+                replied: sum(&|c| c.replied.get()),
+                to_kernel: sum(&|c| c.to_kernel.get()),
+                from_kernel: sum(&|c| c.from_kernel.get()),
+                dropped: sum(&drops_of),
+                icmp_to_backend: sum(&|c| c.icmp_to_backend.get()),
+                pmtu_generated: sum(&|c| c.pmtu_generated.get()),
+            },
+            conntrack: ConntrackStats {
+                hits: sum(&|c| c.conntrack_hits.get()),
+                misses: sum(&|c| c.conntrack_misses.get()),
+                inserts: sum(&|c| c.conntrack_inserts.get()),
+                evictions: sum(&|c| c.conntrack_evictions.get()),
+                expired: sum(&|c| c.conntrack_expired.get()),
+                entries: sum(&|c| c.conntrack_entries.get()),
+                learned_dropped: sum(&|c| c.learned_dropped.get()),
+            },
+            control: ControlStats::default(),
+        }
+    }
+
+    /// Drops of `reason` (0 if the report has no such row).
+    pub fn drops_of(&self, reason: DropReason) -> u64 {
+        self.drops.iter().find(|d| d.reason == reason.as_str()).map_or(0, |d| d.packets)
+    }
+
+    /// Prometheus text exposition format 0.0.4 (`# HELP`, `# TYPE`, one sample per line).
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        let mut p = Prom { out: &mut out };
+        for (name, help, get) in [
+            ("port_rx_packets_total", "Frames received on the port.", (|s: &PortStats| s.rx_packets) as fn(&PortStats) -> u64),
+            ("port_rx_bytes_total", "Bytes received on the port.", |s| s.rx_bytes),
+            ("port_tx_packets_total", "Frames sent on the port.", |s| s.tx_packets),
+            ("port_tx_bytes_total", "Bytes sent on the port.", |s| s.tx_bytes),
+            ("port_tx_dropped_total", "Frames the port's TX ring did not take.", |s| s.tx_dropped),
+        ] {
+            p.family(name, help, "counter", self.ports.iter().map(|s| (vec![("port", s.name.clone())], get(s))));
+        }
+        for (name, help, kind, get) in [
+            ("lcore_rx_packets_total", "Frames received by the lcore.", "counter", (|s: &LcoreStats| s.rx_packets) as fn(&LcoreStats) -> u64),
+            ("lcore_tx_packets_total", "Frames sent by the lcore.", "counter", |s| s.tx_packets),
+            ("lcore_dropped_total", "Frames dropped by the lcore.", "counter", |s| s.dropped),
+            ("lcore_forwarded_total", "Frames the lcore forwarded to backends.", "counter", |s| s.forwarded),
+            ("lcore_to_kernel_total", "Frames the lcore handed to the kernel.", "counter", |s| s.to_kernel),
+            ("lcore_conntrack_entries", "Live connection-table entries of the lcore.", "gauge", |s| s.conntrack_entries),
+            ("lcore_snapshot_switches_total", "Snapshots the lcore switched to.", "counter", |s| s.snapshot_switches),
+        ] {
+            p.family(name, help, kind, self.lcores.iter().map(|s| (vec![("lcore", s.lcore.to_string())], get(s))));
+        }
+        let svc_labels = |s: &ServiceStats| {
+            vec![
+                ("service", s.name.clone()),
+                ("vip", s.vip.clone()),
+                ("protocol", s.protocol.clone()),
+                ("port", s.port.map_or("*".to_string(), |p| p.to_string())),
+            ]
+        };
+        for (name, help, get) in [
+            ("service_packets_total", "Packets forwarded for the service.", (|s: &ServiceStats| s.packets) as fn(&ServiceStats) -> u64),
+            ("service_bytes_total", "Bytes forwarded for the service (before encapsulation).", |s| s.bytes),
+            ("service_new_flows_total", "Connection-table entries created for the service.", |s| s.new_flows),
+            ("service_untracked_total", "Packets forwarded by the Maglev choice without a table entry.", |s| s.untracked),
+        ] {
+            p.family(name, help, "counter", self.services.iter().map(|s| (svc_labels(s), get(s))));
+        }
+        for (name, help, get) in [
+            ("backend_packets_total", "Packets sent to the backend.", (|s: &BackendStats| s.packets) as fn(&BackendStats) -> u64),
+            ("backend_bytes_total", "Bytes sent to the backend (before encapsulation).", |s| s.bytes),
+        ] {
+            p.family(
+                name,
+                help,
+                "counter",
+                self.backends.iter().map(|s| (vec![("service", s.service.clone()), ("backend", s.address.clone())], get(s))),
+            );
+        }
+        p.family(
+            "drops_total",
+            "Frames dropped, by reason.",
+            "counter",
+            self.drops.iter().map(|d| (vec![("reason", d.reason.clone())], d.packets)),
+        );
+        let v = &self.verdicts;
+        p.family(
+            "verdicts_total",
+            "Pipeline verdicts.",
+            "counter",
+            [
+                ("forwarded", v.forwarded),
+                ("replied", v.replied),
+                ("to_kernel", v.to_kernel),
+                ("from_kernel", v.from_kernel),
+                ("dropped", v.dropped),
+            ]
+            .into_iter()
+            .map(|(k, n)| (vec![("verdict", k.to_string())], n)),
+        );
+        let c = &self.conntrack;
+        let ctl = &self.control;
+        for (name, help, kind, n) in [
+            ("icmp_to_backend_total", "ICMP errors routed to the backend of the quoted flow.", "counter", v.icmp_to_backend),
+            ("pmtu_generated_total", "ICMP frag-needed / packet-too-big generated.", "counter", v.pmtu_generated),
+            ("conntrack_hits_total", "Connection-table lookups that found a flow.", "counter", c.hits),
+            ("conntrack_misses_total", "Connection-table lookups that found none.", "counter", c.misses),
+            ("conntrack_inserts_total", "Flows inserted into the connection table.", "counter", c.inserts),
+            ("conntrack_evictions_total", "Half-open flows evicted to make room.", "counter", c.evictions),
+            ("conntrack_expired_total", "Idle flows expired.", "counter", c.expired),
+            ("conntrack_entries", "Live connection-table entries, all lcores.", "gauge", c.entries),
+            ("learned_dropped_total", "Neighbor observations lost to a full learned queue.", "counter", c.learned_dropped),
+            ("reloads_total", "Successful configuration reloads.", "counter", ctl.reloads),
+            ("reload_errors_total", "Refused configuration reloads.", "counter", ctl.reload_errors),
+            ("snapshots_published_total", "Snapshots handed to the lcores.", "counter", ctl.snapshots_published),
+            ("neighbors_learned", "Next-hop MACs learned from ARP/ND.", "gauge", ctl.neighbors_learned),
+            ("unresolved_next_hops", "Backend next hops without a MAC.", "gauge", ctl.unresolved_next_hops),
+        ] {
+            p.family(name, help, kind, std::iter::once((Vec::new(), n)));
+        }
+        out
+    }
+
+    /// A readable multi-section table for `dataplane stats`.
+    pub fn render_table(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "{:<24}{:>14}{:>16}{:>14}{:>16}{:>12}", "PORT", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES", "TX DROPPED");
+        for p in &self.ports {
+            let _ = writeln!(
+                o,
+                "{:<24}{:>14}{:>16}{:>14}{:>16}{:>12}",
+                p.name, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.tx_dropped
+            );
+        }
+        let _ = writeln!(o, "\n{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}", "LCORE", "RX PKTS", "TX PKTS", "DROPPED", "FORWARDED", "TO KERNEL", "FLOWS");
+        for l in &self.lcores {
+            let _ = writeln!(
+                o,
+                "{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}",
+                l.lcore, l.rx_packets, l.tx_packets, l.dropped, l.forwarded, l.to_kernel, l.conntrack_entries
+            );
+        }
+        let _ = writeln!(o, "\n{:<24}{:<32}{:>14}{:>16}{:>12}{:>12}", "SERVICE", "VIP", "PACKETS", "BYTES", "NEW FLOWS", "UNTRACKED");
+        for s in &self.services {
+            let vip = format!("{} {}:{}", s.protocol, s.vip, s.port.map_or("*".to_string(), |p| p.to_string()));
+            let _ = writeln!(o, "{:<24}{:<32}{:>14}{:>16}{:>12}{:>12}", s.name, vip, s.packets, s.bytes, s.new_flows, s.untracked);
+        }
+        let _ = writeln!(o, "\n{:<24}{:<32}{:>14}{:>16}", "BACKEND OF", "ADDRESS", "PACKETS", "BYTES");
+        for b in &self.backends {
+            let _ = writeln!(o, "{:<24}{:<32}{:>14}{:>16}", b.service, b.address, b.packets, b.bytes);
+        }
+        let v = &self.verdicts;
+        let _ = writeln!(
+            o,
+            "\nverdicts: forwarded {} replied {} to_kernel {} from_kernel {} dropped {} icmp_to_backend {} pmtu_generated {}",
+            v.forwarded, v.replied, v.to_kernel, v.from_kernel, v.dropped, v.icmp_to_backend, v.pmtu_generated
+        );
+        let nonzero: Vec<String> =
+            self.drops.iter().filter(|d| d.packets > 0).map(|d| format!("{} {}", d.reason, d.packets)).collect();
+        let _ = writeln!(o, "drops: {}", if nonzero.is_empty() { "none".to_string() } else { nonzero.join(", ") });
+        let c = &self.conntrack;
+        let _ = writeln!(
+            o,
+            "conntrack: entries {} hits {} misses {} inserts {} evictions {} expired {} learned_dropped {}",
+            c.entries, c.hits, c.misses, c.inserts, c.evictions, c.expired, c.learned_dropped
+        );
+        let ctl = &self.control;
+        let _ = writeln!(
+            o,
+            "control: reloads {} reload_errors {} snapshots {} neighbors_learned {} unresolved_next_hops {}",
+            ctl.reloads, ctl.reload_errors, ctl.snapshots_published, ctl.neighbors_learned, ctl.unresolved_next_hops
+        );
+        if let Some(e) = &ctl.last_reload_error {
+            let _ = writeln!(o, "last reload error: {e}");
+        }
+        o
+    }
+}
+
+/// Prometheus text writer: one `# HELP`/`# TYPE` header per family, escaped label values.
+struct Prom<'a> {
+    out: &'a mut String,
+}
+
+impl Prom<'_> {
+    fn family<I>(&mut self, name: &str, help: &str, kind: &str, samples: I)
+    where
+        I: IntoIterator<Item = (Vec<(&'static str, String)>, u64)>,
+    {
+        let _ = writeln!(self.out, "# HELP dataplane_{name} {help}");
+        let _ = writeln!(self.out, "# TYPE dataplane_{name} {kind}");
+        for (labels, value) in samples {
+            let _ = write!(self.out, "dataplane_{name}");
+            if !labels.is_empty() {
+                self.out.push('{');
+                for (i, (k, v)) in labels.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                    }
+                    let _ = write!(self.out, "{k}=\"{}\"", escape_label(v));
+                }
+                self.out.push('}');
+            }
+            let _ = writeln!(self.out, " {value}");
+        }
+    }
+}
+
+/// Escapes a label value per the exposition format: backslash, double quote and newline.
+fn escape_label(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for ch in v.chars() {
+        match ch {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +673,109 @@ mod tests {
             assert_eq!(*r as usize, i);
             let want = if *r == DropReason::NoBackend { 2 } else { 0 };
             assert_eq!(c.drops[i].get(), want, "{}", r.as_str());
+        }
+    }
+
+    fn labels() -> StatsLabels {
+        StatsLabels {
+            ports: vec!["nic0".into(), "kni0".into()],
+            services: vec![
+                ServiceLabel { name: "web".into(), vip: "198.18.0.100".parse().unwrap(), protocol: "tcp", port: Some(80) },
+                ServiceLabel { name: "any".into(), vip: "198.18.0.100".parse().unwrap(), protocol: "udp", port: None },
+            ],
+            backends: vec![
+                BackendLabel { service: "web".into(), address: "198.18.0.10".parse().unwrap() },
+                BackendLabel { service: "web".into(), address: "198.18.0.11".parse().unwrap() },
+                BackendLabel { service: "any".into(), address: "fd00::1".parse().unwrap() },
+            ],
+        }
+    }
+
+    /// Every counter kind is summed over lcores into the slot its label names; the per-lcore
+    /// rows keep each lcore's own numbers.
+    #[test]
+    fn report_sums_lcores() {
+        let (a, b) = (LcoreCounters::new(), LcoreCounters::new());
+        a.ports[0].rx_packets.add(10);
+        b.ports[0].rx_packets.add(5);
+        a.ports[1].tx_bytes.add(1000);
+        b.ports[1].tx_dropped.add(2);
+        a.services[1].new_flows.add(3);
+        b.services[1].new_flows.add(4);
+        a.backends[2].bytes.add(700);
+        b.backends[2].bytes.add(300);
+        b.backends[0].packets.add(9);
+        a.drop(DropReason::NoBackend);
+        b.drop(DropReason::NoBackend);
+        b.drop(DropReason::Truncated);
+        a.forwarded.add(8);
+        b.forwarded.add(1);
+        LcoreCounters::set(&a.conntrack_entries, 100);
+        LcoreCounters::set(&b.conntrack_entries, 50);
+        let r = StatsReport::collect(&labels(), &[(1, &a), (2, &b)]);
+        assert_eq!(r.ports[0], PortStats { name: "nic0".into(), rx_packets: 15, ..Default::default() });
+        assert_eq!(r.ports[1].tx_bytes, 1000);
+        assert_eq!(r.ports[1].tx_dropped, 2);
+        assert_eq!(r.services[1].new_flows, 7);
+        assert_eq!(r.services[1].port, None);
+        assert_eq!(r.backends[2].bytes, 1000);
+        assert_eq!(r.backends[2].address, "fd00::1");
+        assert_eq!(r.backends[0].packets, 9);
+        assert_eq!(r.drops_of(DropReason::NoBackend), 2);
+        assert_eq!(r.drops_of(DropReason::Truncated), 1);
+        assert_eq!(r.drops.len(), DropReason::ALL.len(), "every reason is reported, zero or not");
+        assert_eq!(r.verdicts.forwarded, 9);
+        assert_eq!(r.verdicts.dropped, 3);
+        assert_eq!(r.conntrack.entries, 150);
+        assert_eq!(r.lcores.len(), 2);
+        assert_eq!((r.lcores[0].lcore, r.lcores[0].rx_packets, r.lcores[0].dropped), (1, 10, 1));
+        assert_eq!((r.lcores[1].lcore, r.lcores[1].rx_packets, r.lcores[1].dropped), (2, 5, 2));
+        // The report survives the JSON round trip the control socket puts it through.
+        let back: StatsReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    /// Prometheus text: headers once per family, labelled samples with the summed values,
+    /// label values escaped, every line either a comment or `name{labels} value`.
+    #[test]
+    fn prometheus_text() {
+        let a = LcoreCounters::new();
+        a.drop(DropReason::NoBackend);
+        a.drop(DropReason::NoBackend);
+        a.drop(DropReason::NoBackend);
+        a.services[0].packets.add(42);
+        a.backends[1].bytes.add(77);
+        let mut l = labels();
+        l.services[1].name = "we\"ird\nname".into();
+        let text = StatsReport::collect(&l, &[(3, &a)]).render_prometheus();
+        assert!(text.contains("dataplane_drops_total{reason=\"no_backend\"} 3\n"), "{text}");
+        assert!(text.contains("dataplane_drops_total{reason=\"truncated\"} 0\n"));
+        assert!(text.contains(
+            "dataplane_service_packets_total{service=\"web\",vip=\"198.18.0.100\",protocol=\"tcp\",port=\"80\"} 42\n"
+        ));
+        assert!(text.contains("service=\"we\\\"ird\\nname\",vip=\"198.18.0.100\",protocol=\"udp\",port=\"*\""), "{text}");
+        assert!(text.contains("dataplane_backend_bytes_total{service=\"web\",backend=\"198.18.0.11\"} 77\n"));
+        assert!(text.contains("dataplane_lcore_dropped_total{lcore=\"3\"} 3\n"));
+        assert!(text.contains("# TYPE dataplane_conntrack_entries gauge\n"));
+        assert_eq!(text.matches("# TYPE dataplane_drops_total counter").count(), 1);
+        for line in text.lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let (name, value) = line.rsplit_once(' ').expect(line);
+            assert!(name.starts_with("dataplane_"), "{line}");
+            value.parse::<u64>().unwrap_or_else(|_| panic!("{line}"));
+        }
+    }
+
+    /// The human table names every port, service and backend and shows non-zero drop reasons.
+    #[test]
+    fn table_text() {
+        let a = LcoreCounters::new();
+        a.drop(DropReason::NoNeighbor);
+        let t = StatsReport::collect(&labels(), &[(1, &a)]).render_table();
+        for want in ["nic0", "kni0", "web", "tcp 198.18.0.100:80", "udp 198.18.0.100:*", "fd00::1", "drops: no_neighbor 1"] {
+            assert!(t.contains(want), "missing {want:?} in\n{t}");
         }
     }
 }

@@ -265,6 +265,9 @@ fn each_rule_names_the_field() {
         ("bad mac", with("mac = \"02:00:00:00:01:10\"", "mac = \"02:00:00:00:01\""), "service[0].backend[0].mac: \"02:00:00:00:01\" is not a MAC address"),
         ("multicast mac", with("mac = \"02:00:00:00:01:10\"", "mac = \"01:00:5e:00:00:01\""), "service[0].backend[0].mac: 01:00:5e:00:00:01 is a multicast/broadcast MAC"),
         ("6in4 refused", with("address = \"fd00::10\"", "address = \"198.18.0.10\""), "service[3].backend[0].address: IPv6 VIP fd00::100 cannot be tunnelled to IPv4 backend 198.18.0.10"),
+        ("dsr-l2 family", with("address = \"198.18.0.30\"", "address = \"fd00::30\""), "service[2].backend[0].address: dsr-l2 forwards the client's packet unchanged, so backend fd00::30 must be the same address family as VIP 198.18.0.100"),
+        ("v4-mapped vip", with("vip = \"fd00::100\"", "vip = \"::ffff:198.18.0.9\""), "service[3].vip: ::ffff:198.18.0.9 is an IPv4-mapped IPv6 address"),
+        ("v4-mapped backend", with("address = \"fd00::10\"", "address = \"::ffff:198.18.0.10\""), "service[3].backend[0].address: ::ffff:198.18.0.10 is an IPv4-mapped"),
         ("dsr-l2 off-link", with("address = \"10.9.9.9\"\nmac = \"02:00:00:00:09:09\"", "address = \"10.9.9.9\""), "service[2].backend[1].address: dsr-l2 backend 10.9.9.9 is not on-link in host.ipv4 198.18.0.2/24"),
         ("tunnel backend unreachable", with("gateway6 = \"fd00::1\"\n", ""), "service[0].backend[2].address: backend fd00:1::12 is not on-link in host.ipv6 fd00::2/64 and host.gateway6 is not set"),
         ("4in6 without v6 source", with("ipv6 = \"fd00::2/64\"\n", "").replacen("gateway6 = \"fd00::1\"\n", "", 1).replacen("vip = \"fd00::100\"", "vip = \"198.18.0.101\"", 1).replacen("address = \"fd00::10\"", "address = \"198.18.0.10\"", 1), "service[0].backend[2].address: IPv6 backend fd00:1::12 needs an outer IPv6 source"),
@@ -287,6 +290,18 @@ fn problems_are_typed() {
     let e = Config::parse(&with("address = \"fd00::10\"", "address = \"198.18.0.10\"")).unwrap_err();
     assert_eq!(e.field(), Some("service[3].backend[0].address"));
     assert!(matches!(e, ConfigError::Invalid { problem: Problem::SixInFour { .. }, .. }));
+}
+
+/// An IPv6 VIP may reach an IPv4 backend through GUE (the inner IPv6 packet rides in UDP over
+/// IPv4); only plain ipip refuses it.
+#[test]
+fn six_over_gue_to_v4_backend_is_allowed() {
+    let text = with("address = \"fd00::10\"", "address = \"198.18.0.10\"").replacen("port = 443\n", "port = 443\nencap = \"gue\"\n", 1);
+    let c = Config::parse(&text).expect("6-in-GUE-over-IPv4 is valid");
+    assert_eq!(
+        c.services[3].mode,
+        Mode::Tunnel { encap: Encap::Gue { port: 6080 }, source4: Some("198.18.0.2".parse().unwrap()), source6: None }
+    );
 }
 
 /// Syntax errors, unknown keys and wrong types keep toml's line and column.
