@@ -31,6 +31,7 @@ use crate::limits::{
     MAGLEV_DEFAULT_SIZE, MAGLEV_MAX_SIZE, MAX_BACKENDS, MAX_LCORES, MAX_PORTS, MAX_SERVICES,
     MAX_TIMEOUT_SECS, MTU_MAX, MTU_MIN,
 };
+use crate::maglev::is_prime;
 use crate::wire::EthernetAddress;
 
 /// Default control socket path.
@@ -291,7 +292,8 @@ impl Protocol {
 pub enum Encap {
     /// Plain IP-in-IP: IPIP (4in4), IP6IP6 (6in6) or 4in6, chosen by the address families.
     Ipip,
-    /// Generic UDP Encapsulation (variant 1: the inner IP packet directly after UDP) to `port`.
+    /// Generic UDP Encapsulation (variant 0: a 4-byte GUE header after UDP, then the inner IP
+    /// packet) to `port`.
     Gue {
         /// UDP destination port on the backends.
         port: u16,
@@ -421,6 +423,10 @@ pub enum ConfigError {
     /// line and column.
     #[error("{0}")]
     Syntax(#[from] toml::de::Error),
+    /// Every field is valid but the forwarding state (Maglev tables...) cannot be built from
+    /// them; reported by `check-config`, which builds it as a reload would.
+    #[error("the config is valid but its forwarding state cannot be built: {0}")]
+    Unbuildable(String),
     /// A field breaks a rule; `field` is its path, e.g. `service[1].backend[0].weight`.
     #[error("{field}: {problem}")]
     Invalid {
@@ -882,24 +888,6 @@ fn is_pci_address(s: &str) -> bool {
     let hex = |x: &str, n: usize| x.len() == n && x.bytes().all(|c| c.is_ascii_hexdigit());
     let Some((dev, func)) = devfn.split_once('.') else { return false };
     dom.is_none_or(|d| hex(d, 4)) && hex(bus, 2) && hex(dev, 2) && hex(func, 1)
-}
-
-/// Deterministic primality test by trial division (sizes are at most ~1e6: ~500 divisions).
-pub fn is_prime(n: u32) -> bool {
-    if n < 2 {
-        return false;
-    }
-    if n % 2 == 0 {
-        return n == 2;
-    }
-    let mut d = 3u32;
-    while d.saturating_mul(d) <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 2;
-    }
-    true
 }
 
 fn validate(raw: raw::Config) -> Result<Config> {
@@ -1414,17 +1402,6 @@ pub fn describe_change(old: &Config, new: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The primality test used for Maglev sizes agrees with known primes and composites.
-    #[test]
-    fn primes() {
-        for p in [2, 3, 5, 7, 13, 251, 65537, 131071, 1_000_003] {
-            assert!(is_prime(p), "{p}");
-        }
-        for c in [0, 1, 4, 9, 65535, 65536, 1_000_001, 999_999] {
-            assert!(!is_prime(c), "{c}");
-        }
-    }
 
     /// MACs parse with either separator and any case, and nothing else passes.
     #[test]

@@ -62,10 +62,6 @@ pub const MTU_MAX: u16 = 9000;
 /// lcore counts and drops the observation; the kernel still sees the ARP/ND frame.
 pub const LEARNED_QUEUE_CAPACITY: usize = 1024;
 
-/// Most neighbor entries the control plane keeps (static + learned). 4096 backends + gateways
-/// fit; learned entries are only kept for next hops a service needs, so floods cannot grow it.
-pub const MAX_NEIGHBORS: usize = 8192;
-
 /// Snapshots queued per lcore (`crossbeam::channel::bounded`): a slow lcore holds at most this
 /// many old snapshots alive; when full the control plane retries on its next poll.
 pub const SNAPSHOT_QUEUE_DEPTH: usize = 4;

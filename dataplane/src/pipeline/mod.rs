@@ -499,21 +499,18 @@ fn ipv6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, l2: L2Info) -> Verdict {
         Err(e) => return Verdict::Drop(e.into()),
     };
     let dst = ip.dst_addr();
-    let vip = ctx.snap.is_vip(IpAddr::V6(dst));
-    // Neighbor discovery for a VIP arrives at its solicited-node multicast address.
-    if !vip && !dst.is_multicast() {
+    if !ctx.snap.is_vip(IpAddr::V6(dst)) {
+        // Neighbor discovery (for a VIP at its solicited-node group, or advertisements to the
+        // host) carries no extension headers in practice: ICMPv6 right after the header.
+        if ip.next_header() == IpProtocol::ICMPV6 {
+            return neighbor::ndisc(ctx, buf, l2, crate::wire::ipv6::HEADER_LEN);
+        }
         return ctx.to_kernel();
     }
     let upper = match ip.upper_layer() {
         Ok(u) => u,
         Err(e) => return Verdict::Drop(e.into()),
     };
-    if !vip {
-        if upper.protocol == IpProtocol::ICMPV6 && upper.fragment.is_none() {
-            return neighbor::ndisc(ctx, buf, l2, upper.offset);
-        }
-        return ctx.to_kernel();
-    }
     if upper.fragment.is_some() {
         return Verdict::Drop(DropReason::Fragment);
     }

@@ -40,7 +40,7 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
-// STEP3 pub mod pretty;
+pub mod pretty;
 pub mod tcp;
 pub mod tunnel;
 pub mod udp;
