@@ -24,7 +24,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crossbeam::channel::{Receiver, Sender, TryRecvError};
+use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 
 use crate::config::{Config, PortRole};
@@ -72,8 +72,8 @@ pub enum RuntimeError {
         name: String,
         /// Its devargs.
         devargs: String,
-        /// The DPDK failure.
-        source: DpdkError,
+        /// The DPDK failure (boxed: it is large and this is the cold path).
+        source: Box<DpdkError>,
     },
     /// A kernel port names a NIC that does not exist (config validation should prevent this).
     #[error("port {0:?}: its NIC/kernel pairing is inconsistent; run `dataplane check-config`")]
@@ -173,7 +173,7 @@ impl Runtime {
             index,
             name: config.ports[index].name.clone(),
             devargs: config.ports[index].devargs.clone(),
-            source,
+            source: Box::new(source),
         };
         let queues = u16::try_from(lcores).unwrap_or(u16::MAX);
         let conf = PortConfig { rx_queues: queues, tx_queues: queues, rx_descriptors: RX_DESCRIPTORS, tx_descriptors: TX_DESCRIPTORS };
@@ -377,12 +377,10 @@ impl Worker {
             }
 
             // Between bursts: newest snapshot, bounded expiry, solicitations.
+            // Empty or disconnected (control plane gone): keep the current snapshot.
             let mut newest = None;
-            loop {
-                match snapshots.try_recv() {
-                    Ok(s) => newest = Some(s),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
+            while let Ok(s) = snapshots.try_recv() {
+                newest = Some(s);
             }
             if let Some(s) = newest {
                 pipeline.set_snapshot(s);
