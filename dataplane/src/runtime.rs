@@ -19,7 +19,8 @@
 //!   `Unsupported`. Nothing on this path panics, blocks, allocates or makes a syscall.
 //! - The loops run until the shared shutdown flag is set; [`Runtime::stop`] sets it, joins the
 //!   lcores (reporting panics caught by the trampoline) and tears down ports, pool and EAL in
-//!   that order.
+//!   that order. A panicking lcore sets the flag too, so the process stops (and exits non-zero)
+//!   rather than running with a dead lcore.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -257,7 +258,14 @@ impl Runtime {
                 pool: self.pool.clone(),
                 shutdown: self.shutdown.clone(),
             };
-            self.handles.push(self.eal.launch(LcoreId(l.lcore), move || worker.run())?);
+            // A panicking lcore (a bug: the packet path must not panic) stops the whole process,
+            // so `stop` reports it and a supervisor restarts us, instead of a dead lcore silently
+            // blackholing its RSS share of the traffic.
+            let stop_all = StopOnPanic(self.shutdown.clone());
+            self.handles.push(self.eal.launch(LcoreId(l.lcore), move || {
+                let _stop_all = stop_all;
+                worker.run();
+            })?);
             tracing::info!(lcore = l.lcore, "lcore running");
         }
         Ok(())
@@ -293,6 +301,17 @@ impl Runtime {
         drop(self.pool);
         drop(self.eal);
         first.map_or(Ok(()), |e| Err(e.into()))
+    }
+}
+
+/// Sets the shutdown flag when dropped during a panic.
+struct StopOnPanic(Arc<AtomicBool>);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
     }
 }
 

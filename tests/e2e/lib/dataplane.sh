@@ -137,10 +137,15 @@ dp_backend() {
 # dp_write_config MODE BACKEND_INDEXES...: the balancer's config for the current topology.
 dp_write_config() {
   local mode=$1; shift
+  # Hugepages when tests/hugepages.sh reserved them; otherwise plain memory (slower, same code).
+  local mem='"--in-memory"'
+  local free
+  free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
+  if [ "$free" -lt 64 ]; then mem='"--no-huge", "--no-shconf", "-m", "256"'; fi
   {
     cat <<EOT
 [eal]
-args = ["--in-memory", "--no-pci", "--log-level", "*:warning"]
+args = [$mem, "--no-pci", "--log-level", "*:warning"]
 main_lcore = 0
 lcores = [1]
 
