@@ -234,10 +234,15 @@ a=json.load(sys.stdin)
 sys.exit(0 if any(n.get('ip')=='$1' and n.get('mac') for n in a.get('neighbors',[])) else 1)"
 }
 
+# reloads_at_least N: the running instance has applied N reloads without error.
+reloads_at_least() {
+  [ "$(stats_get "s['control']['reloads']")" -ge "$1" ] && [ "$(stats_get "s['control']['reload_errors']")" -eq 0 ]
+}
+
 # dp_lb_scenario MODE: the shared body of dataplane-tunnel.sh and dataplane-dsr.sh.
 #  1. 200 separate requests to the VIP all succeed, be1 and be2 each answer 35-65 %;
-#  2. a long download (rate-limited) survives a reload adding be3 and another removing the
-#     backend that does NOT serve it; new requests reach be3 and never the removed backend;
+#  2. a long download (rate-limited) survives a reload adding be3 (control socket) and another
+#     removing the backend that does NOT serve it (SIGHUP); new requests reach be3 and never the removed backend;
 #  3. the counters match: >= 290 new flows, packets for every configured backend, no drops for
 #     reasons that must not happen here, nothing lost at TX.
 dp_lb_scenario() {
@@ -270,8 +275,10 @@ dp_lb_scenario() {
   [ "$(grep -c FAIL <<<"$out" || true)" -eq 0 ] || fail "requests failed after adding be3"
   grep -qx be3 <<<"$out" || fail "be3 got none of 60 new flows"
 
+  # The second reload goes through SIGHUP (what `systemctl reload` sends) instead of the socket.
   dp_write_config "$mode" "$keep" 3
-  dp reload >/dev/null || fail "reload removing be$drop refused"
+  kill -HUP "$LB_PID"
+  wait_for 10 "the SIGHUP reload" reloads_at_least 2 || fail "SIGHUP did not reload the config"
   out=$(curl_vip 30)
   [ "$(grep -c FAIL <<<"$out" || true)" -eq 0 ] || fail "requests failed after removing be$drop"
   if grep -qx "be$drop" <<<"$out"; then fail "removed backend be$drop still gets new flows"; fi
