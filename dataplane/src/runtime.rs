@@ -7,9 +7,9 @@
 //!   `--vdev` per vdev port, `-a` per PCI port), creates one mempool sized by
 //!   [`mempool_size`], gives every port one RX and one TX queue per forwarding lcore, sets each
 //!   kernel (TAP) port's MAC to its NIC's MAC, starts the ports, turns on promiscuous mode on NIC
-//!   ports, builds the first [`Snapshot`] and launches the lcores. It returns the wiring the
-//!   control plane needs: per lcore, the snapshot sender, the counters and the learned-neighbor
-//!   queue.
+//!   ports and returns the wiring the control plane needs: per lcore, the snapshot sender, the
+//!   counters and the learned-neighbor queue. [`Runtime::launch`] then starts the lcores with
+//!   the control plane's first [`Snapshot`].
 //! - Each lcore loop: `rx_burst` on each of its RX queues → [`Pipeline::process`] per frame →
 //!   per-output-port batch → `tx_burst`, retried once; what the NIC still refuses is freed and
 //!   counted (`tx_dropped` on the port, `DropReason::TxFull`). `ToKernel` goes to the arrival
@@ -19,12 +19,13 @@
 //!   `Unsupported`. Nothing on this path panics, blocks, allocates or makes a syscall.
 //! - The loops run until the shared shutdown flag is set; [`Runtime::stop`] sets it, joins the
 //!   lcores (reporting panics caught by the trampoline) and tears down ports, pool and EAL in
-//!   that order.
+//!   that order. A panicking lcore sets the flag too, so the process stops (and exits non-zero)
+//!   rather than running with a dead lcore.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crossbeam::channel::{Receiver, Sender, TryRecvError};
+use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 
 use crate::config::{Config, PortRole};
@@ -33,7 +34,7 @@ use crate::dpdk::{
     RxQueue, TxQueue, BURST_SIZE,
 };
 use crate::limits::{LEARNED_QUEUE_CAPACITY, SNAPSHOT_QUEUE_DEPTH};
-use crate::pipeline::{BuildError, DropReason, Neighbor, NeighborTable, PacketBuf, Pipeline, PortId, PortInfo, Snapshot, Verdict};
+use crate::pipeline::{DropReason, Neighbor, PacketBuf, Pipeline, PortId, PortInfo, Snapshot, Verdict};
 use crate::stats::LcoreCounters;
 use crate::wire::EthernetAddress;
 
@@ -72,12 +73,9 @@ pub enum RuntimeError {
         name: String,
         /// Its devargs.
         devargs: String,
-        /// The DPDK failure.
-        source: DpdkError,
+        /// The DPDK failure (boxed: it is large and this is the cold path).
+        source: Box<DpdkError>,
     },
-    /// The first snapshot could not be built from the configuration.
-    #[error("cannot build the forwarding tables: {0}")]
-    Snapshot(#[from] BuildError),
     /// A kernel port names a NIC that does not exist (config validation should prevent this).
     #[error("port {0:?}: its NIC/kernel pairing is inconsistent; run `dataplane check-config`")]
     Pairing(String),
@@ -100,6 +98,8 @@ pub struct LcoreWiring {
 #[derive(Debug)]
 pub struct Runtime {
     handles: Vec<LcoreHandle>,
+    pending: Vec<PendingLcore>,
+    clock: Clock,
     ports: Vec<Port>,
     infos: Vec<PortInfo>,
     shutdown: Arc<AtomicBool>,
@@ -156,8 +156,10 @@ pub fn mempool_size(ports: usize, lcores: usize) -> u32 {
 }
 
 impl Runtime {
-    /// Brings up EAL, pool and ports and launches the lcores (see the module docs). Must be
-    /// called on the main thread, before any other thread is spawned (EAL pins the caller).
+    /// Brings up EAL, pool and ports and prepares one set of queues and channels per lcore
+    /// (see the module docs); [`Runtime::launch`] starts the loops once the control plane has
+    /// built the first snapshot from [`Runtime::ports`]. Must be called on the main thread,
+    /// before any other thread is spawned (EAL pins the caller).
     pub fn start(config: &Config, shutdown: Arc<AtomicBool>) -> Result<(Runtime, Vec<LcoreWiring>), RuntimeError> {
         let args = eal_args(config);
         tracing::info!(?args, "initialising EAL");
@@ -172,7 +174,7 @@ impl Runtime {
             index,
             name: config.ports[index].name.clone(),
             devargs: config.ports[index].devargs.clone(),
-            source,
+            source: Box::new(source),
         };
         let queues = u16::try_from(lcores).unwrap_or(u16::MAX);
         let conf = PortConfig { rx_queues: queues, tx_queues: queues, rx_descriptors: RX_DESCRIPTORS, tx_descriptors: TX_DESCRIPTORS };
@@ -216,15 +218,12 @@ impl Runtime {
             tracing::info!(port = %pc.name, dev = ports[i].dev_id(), mac = %EthernetAddress(macs[i]), up = link.up, speed_mbps = link.speed_mbps, "port started");
         }
 
-        let snapshot = Arc::new(Snapshot::build(config, &infos, &NeighborTable::new())?);
-        let clock = Clock::new(&eal);
-        let mut handles = Vec::with_capacity(lcores);
+        let mut pending = Vec::with_capacity(lcores);
         let mut wiring = Vec::with_capacity(lcores);
         for (k, &lcore) in config.eal.lcores.iter().enumerate() {
             let (tx_snap, rx_snap) = crossbeam::channel::bounded(SNAPSHOT_QUEUE_DEPTH);
             let counters = Arc::new(LcoreCounters::new());
             let learned = Arc::new(ArrayQueue::new(LEARNED_QUEUE_CAPACITY));
-            let pipeline = Pipeline::new(snapshot.clone(), counters.clone(), learned.clone(), config.conntrack.capacity);
             let mut rx = Vec::with_capacity(nports);
             let mut tx = Vec::with_capacity(nports);
             for p in 0..nports {
@@ -235,22 +234,41 @@ impl Runtime {
                 rx.push((PortId(p as u16), r));
                 tx.push(t);
             }
-            let worker = Worker {
-                first: k == 0,
-                rx,
-                tx,
-                pipeline,
-                snapshots: rx_snap,
-                counters: counters.clone(),
-                clock,
-                pool: pool.clone(),
-                shutdown: shutdown.clone(),
-            };
-            handles.push(eal.launch(LcoreId(lcore), move || worker.run())?);
+            pending.push(PendingLcore { lcore, rx, tx, snapshots: rx_snap, counters: counters.clone(), learned: learned.clone() });
             wiring.push(LcoreWiring { lcore_id: lcore, snapshots: tx_snap, counters, learned });
         }
-        tracing::info!(lcores = ?config.eal.lcores, "lcores running");
-        Ok((Runtime { handles, ports, infos, shutdown, pool, eal }, wiring))
+        let clock = Clock::new(&eal);
+        Ok((Runtime { handles: Vec::new(), pending, ports, infos, shutdown, clock, pool, eal }, wiring))
+    }
+
+    /// Launches one forwarding loop per lcore, each with its own [`Pipeline`] over `snapshot`
+    /// (the control plane's first snapshot) and a connection table of `conntrack_capacity`
+    /// entries (allocated here, on the main thread, before the lcore starts).
+    pub fn launch(&mut self, snapshot: &Arc<Snapshot>, conntrack_capacity: usize) -> Result<(), RuntimeError> {
+        for l in std::mem::take(&mut self.pending) {
+            let pipeline = Pipeline::new(snapshot.clone(), l.counters.clone(), l.learned, conntrack_capacity);
+            let worker = Worker {
+                first: self.handles.is_empty(),
+                rx: l.rx,
+                tx: l.tx,
+                pipeline,
+                snapshots: l.snapshots,
+                counters: l.counters,
+                clock: self.clock,
+                pool: self.pool.clone(),
+                shutdown: self.shutdown.clone(),
+            };
+            // A panicking lcore (a bug: the packet path must not panic) stops the whole process,
+            // so `stop` reports it and a supervisor restarts us, instead of a dead lcore silently
+            // blackholing its RSS share of the traffic.
+            let stop_all = StopOnPanic(self.shutdown.clone());
+            self.handles.push(self.eal.launch(LcoreId(l.lcore), move || {
+                let _stop_all = stop_all;
+                worker.run();
+            })?);
+            tracing::info!(lcore = l.lcore, "lcore running");
+        }
+        Ok(())
     }
 
     /// The ports as the pipeline and control plane see them.
@@ -284,6 +302,28 @@ impl Runtime {
         drop(self.eal);
         first.map_or(Ok(()), |e| Err(e.into()))
     }
+}
+
+/// Sets the shutdown flag when dropped during a panic.
+struct StopOnPanic(Arc<AtomicBool>);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// An lcore's queues and channels between [`Runtime::start`] and [`Runtime::launch`].
+#[derive(Debug)]
+struct PendingLcore {
+    lcore: u32,
+    rx: Vec<(PortId, RxQueue)>,
+    tx: Vec<TxQueue>,
+    snapshots: Receiver<Arc<Snapshot>>,
+    counters: Arc<LcoreCounters>,
+    learned: Arc<ArrayQueue<Neighbor>>,
 }
 
 /// One forwarding lcore's state; moved onto the lcore by [`Eal::launch`].
@@ -356,12 +396,10 @@ impl Worker {
             }
 
             // Between bursts: newest snapshot, bounded expiry, solicitations.
+            // Empty or disconnected (control plane gone): keep the current snapshot.
             let mut newest = None;
-            loop {
-                match snapshots.try_recv() {
-                    Ok(s) => newest = Some(s),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
+            while let Ok(s) = snapshots.try_recv() {
+                newest = Some(s);
             }
             if let Some(s) = newest {
                 pipeline.set_snapshot(s);
