@@ -4,10 +4,10 @@
 //! for byte, a flipped ciphertext bit (through an in-test MITM proxy) and a wrong key.
 //!
 //! Topologies (the plaintext client and the echo server are threads of this test):
-//! - `RealEncOurDec`:   client -> real `spiped -e` -> our `spiped -d` -> echo
-//! - `OurEncRealDec`:   client -> our `spiped -e` -> real `spiped -d` -> echo
-//! - `RealSpipeOurDec`: real `spipe` (stdin/stdout) -> our `spiped -d` -> echo
-//! - `OurSpipeRealDec`: our `spipe` (stdin/stdout) -> real `spiped -d` -> echo
+//! - `RealEncrypts`:   client -> real `spiped -e` -> our `spiped -d` -> echo
+//! - `OurEncrypts`:   client -> our `spiped -e` -> real `spiped -d` -> echo
+//! - `RealSpipe`: real `spipe` (stdin/stdout) -> our `spiped -d` -> echo
+//! - `OurSpipe`: our `spipe` (stdin/stdout) -> real `spiped -d` -> echo
 //!
 //! Every process is started with a unique scratch directory and killed by PID when its guard
 //! drops, also when an assertion fails; every wait is bounded.
@@ -667,10 +667,10 @@ fn splice(mut from: Stream, mut to: Stream, flip_at: Option<usize>) {
 
 #[derive(Clone, Copy, Debug)]
 enum Topo {
-    RealEncOurDec,
-    OurEncRealDec,
-    RealSpipeOurDec,
-    OurSpipeRealDec,
+    RealEncrypts,
+    OurEncrypts,
+    RealSpipe,
+    OurSpipe,
 }
 
 /// Builds `topo` over `net` with `our_flags`/`real_flags` on the two tunnel ends and sends
@@ -696,7 +696,7 @@ fn bulk(topo: Topo, net: Net, our_flags: &[&str], real_flags: &[&str], len: usiz
         a
     };
     match topo {
-        Topo::RealEncOurDec => {
+        Topo::RealEncrypts => {
             let _d = our_spiped(
                 "-d",
                 &dec_addr,
@@ -715,7 +715,7 @@ fn bulk(topo: Topo, net: Net, our_flags: &[&str], real_flags: &[&str], len: usiz
             );
             socket_round_trip(&enc_addr, &data);
         }
-        Topo::OurEncRealDec => {
+        Topo::OurEncrypts => {
             let _d = real_spiped(
                 "-d",
                 &dec_addr,
@@ -734,7 +734,7 @@ fn bulk(topo: Topo, net: Net, our_flags: &[&str], real_flags: &[&str], len: usiz
             );
             socket_round_trip(&enc_addr, &data);
         }
-        Topo::RealSpipeOurDec => {
+        Topo::RealSpipe => {
             let _d = our_spiped(
                 "-d",
                 &dec_addr,
@@ -745,7 +745,7 @@ fn bulk(topo: Topo, net: Net, our_flags: &[&str], real_flags: &[&str], len: usiz
             );
             spipe_round_trip(REAL_SPIPE, &spipe_args(real_flags, false), &data);
         }
-        Topo::OurSpipeRealDec => {
+        Topo::OurSpipe => {
             let _d = real_spiped(
                 "-d",
                 &dec_addr,
@@ -776,30 +776,30 @@ macro_rules! bulk_tests {
 }
 
 bulk_tests! {
-    real_e_to_our_d_tcp: RealEncOurDec, Tcp, [], [], BULK_LEN;
-    real_e_to_our_d_tcp_f: RealEncOurDec, Tcp, ["-f"], ["-f"], BULK_LEN;
-    real_e_to_our_d_unix: RealEncOurDec, Unix, [], [], BULK_LEN;
-    real_e_to_our_d_unix_f: RealEncOurDec, Unix, ["-f"], ["-f"], BULK_LEN;
-    our_e_to_real_d_tcp: OurEncRealDec, Tcp, [], [], BULK_LEN;
-    our_e_to_real_d_tcp_f: OurEncRealDec, Tcp, ["-f"], ["-f"], BULK_LEN;
-    our_e_to_real_d_unix: OurEncRealDec, Unix, [], [], BULK_LEN;
-    our_e_to_real_d_unix_f: OurEncRealDec, Unix, ["-f"], ["-f"], BULK_LEN;
-    real_spipe_to_our_d_tcp: RealSpipeOurDec, Tcp, [], [], BULK_LEN;
-    real_spipe_to_our_d_tcp_f: RealSpipeOurDec, Tcp, ["-f"], ["-f"], BULK_LEN;
-    real_spipe_to_our_d_unix: RealSpipeOurDec, Unix, [], [], BULK_LEN;
-    real_spipe_to_our_d_unix_f: RealSpipeOurDec, Unix, ["-f"], ["-f"], BULK_LEN;
-    our_spipe_to_real_d_tcp: OurSpipeRealDec, Tcp, [], [], BULK_LEN;
-    our_spipe_to_real_d_tcp_f: OurSpipeRealDec, Tcp, ["-f"], ["-f"], BULK_LEN;
-    our_spipe_to_real_d_unix: OurSpipeRealDec, Unix, [], [], BULK_LEN;
-    our_spipe_to_real_d_unix_f: OurSpipeRealDec, Unix, ["-f"], ["-f"], BULK_LEN;
+    real_e_to_our_d_tcp: RealEncrypts, Tcp, [], [], BULK_LEN;
+    real_e_to_our_d_tcp_f: RealEncrypts, Tcp, ["-f"], ["-f"], BULK_LEN;
+    real_e_to_our_d_unix: RealEncrypts, Unix, [], [], BULK_LEN;
+    real_e_to_our_d_unix_f: RealEncrypts, Unix, ["-f"], ["-f"], BULK_LEN;
+    our_e_to_real_d_tcp: OurEncrypts, Tcp, [], [], BULK_LEN;
+    our_e_to_real_d_tcp_f: OurEncrypts, Tcp, ["-f"], ["-f"], BULK_LEN;
+    our_e_to_real_d_unix: OurEncrypts, Unix, [], [], BULK_LEN;
+    our_e_to_real_d_unix_f: OurEncrypts, Unix, ["-f"], ["-f"], BULK_LEN;
+    real_spipe_to_our_d_tcp: RealSpipe, Tcp, [], [], BULK_LEN;
+    real_spipe_to_our_d_tcp_f: RealSpipe, Tcp, ["-f"], ["-f"], BULK_LEN;
+    real_spipe_to_our_d_unix: RealSpipe, Unix, [], [], BULK_LEN;
+    real_spipe_to_our_d_unix_f: RealSpipe, Unix, ["-f"], ["-f"], BULK_LEN;
+    our_spipe_to_real_d_tcp: OurSpipe, Tcp, [], [], BULK_LEN;
+    our_spipe_to_real_d_tcp_f: OurSpipe, Tcp, ["-f"], ["-f"], BULK_LEN;
+    our_spipe_to_real_d_unix: OurSpipe, Unix, [], [], BULK_LEN;
+    our_spipe_to_real_d_unix_f: OurSpipe, Unix, ["-f"], ["-f"], BULK_LEN;
     // -f on one side only: the default side accepts y = 1 (no forward secrecy, but it works).
-    real_e_f_to_our_d_default: RealEncOurDec, Tcp, [], ["-f"], SMALL_LEN;
-    our_e_f_to_real_d_default: OurEncRealDec, Tcp, ["-f"], [], SMALL_LEN;
-    real_spipe_f_to_our_d_default: RealSpipeOurDec, Unix, [], ["-f"], SMALL_LEN;
-    our_spipe_f_to_real_d_default: OurSpipeRealDec, Unix, ["-f"], [], SMALL_LEN;
+    real_e_f_to_our_d_default: RealEncrypts, Tcp, [], ["-f"], SMALL_LEN;
+    our_e_f_to_real_d_default: OurEncrypts, Tcp, ["-f"], [], SMALL_LEN;
+    real_spipe_f_to_our_d_default: RealSpipe, Unix, [], ["-f"], SMALL_LEN;
+    our_spipe_f_to_real_d_default: OurSpipe, Unix, ["-f"], [], SMALL_LEN;
     // -g on both sides with PFS on both: nothing to refuse.
-    both_g_real_e_to_our_d: RealEncOurDec, Tcp, ["-g"], ["-g"], SMALL_LEN;
-    both_g_our_e_to_real_d: OurEncRealDec, Tcp, ["-g"], ["-g"], SMALL_LEN;
+    both_g_real_e_to_our_d: RealEncrypts, Tcp, ["-g"], ["-g"], SMALL_LEN;
+    both_g_our_e_to_real_d: OurEncrypts, Tcp, ["-g"], ["-g"], SMALL_LEN;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -467,3 +467,63 @@ fn idle_connection_memory_is_bounded() {
     drop(conns);
     stop_cleanly(vec![&mut p.e, &mut p.d]);
 }
+
+/// SIGINT exits at once, even with a connection open (SIGTERM would wait for it).
+#[test]
+fn sigint_exits_immediately() {
+    let dir = TempDir::new("sigint");
+    let key = write_key(&dir, "key");
+    let echo = EchoServer::start(None);
+    let mut p = pair(&dir, key.to_str().unwrap(), echo.port, &[]);
+    let mut c = TcpStream::connect(("127.0.0.1", p.port)).unwrap();
+    c.set_read_timeout(Some(T)).unwrap();
+    c.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).unwrap();
+    p.e.signal(nix::sys::signal::Signal::SIGINT);
+    let st = p.e.wait_exit(Duration::from_secs(3)).expect("SIGINT did not stop the daemon");
+    assert!(st.success(), "{st}");
+    stop_cleanly(vec![&mut p.d]);
+}
+
+/// `-1`: the daemon serves one connection, refuses further ones, and exits 0 when it ends.
+#[test]
+fn once_flag_serves_one_connection() {
+    let dir = TempDir::new("once");
+    let key = write_key(&dir, "key");
+    let echo = EchoServer::start(None);
+    let k = key.to_str().unwrap();
+    let sock = dir.join("d.sock");
+    let mut d = Daemon::spiped(&dir, "d", &["-d", "-1", "-s", sock.to_str().unwrap(), "-t", &addr(echo.port), "-k", k]);
+    let deadline = Instant::now() + T;
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (st, out, err) = run_spipe(&["-t", sock.to_str().unwrap(), "-k", k], b"only one".to_vec(), T);
+    assert!(st.success(), "{err}");
+    assert_eq!(out, b"only one");
+    let st = d.wait_exit(T).expect("-1 daemon did not exit after its connection");
+    assert!(st.success());
+}
+
+/// `-u nobody:nogroup`: after binding, the daemon runs as that user and group, with no
+/// supplementary groups left.
+#[test]
+#[ignore = "needs root: run by tests/run.sh"]
+fn drops_privileges_after_binding() {
+    let dir = TempDir::new("priv");
+    let key = write_key(&dir, "key");
+    let pd = free_port();
+    let mut d = Daemon::spiped(&dir, "d", &["-d", "-s", &addr(pd), "-t", "[127.0.0.1]:9", "-k", key.to_str().unwrap(), "-u", "nobody:nogroup"]);
+    wait_for_port(pd, T);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).unwrap_or("").to_owned();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
+    let nogroup = nix::unistd::Group::from_name("nogroup").unwrap().unwrap().gid.as_raw();
+    assert!(field("Uid:").split_whitespace().skip(1).all(|u| u == nobody.to_string()), "{}", field("Uid:"));
+    assert!(field("Gid:").split_whitespace().skip(1).all(|g| g == nogroup.to_string()), "{}", field("Gid:"));
+    let groups = field("Groups:");
+    assert!(groups.split_whitespace().skip(1).all(|g| g == nogroup.to_string()), "{groups}");
+    stop_cleanly(vec![&mut d]);
+}

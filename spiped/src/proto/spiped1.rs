@@ -122,7 +122,7 @@ enum State {
     /// Waiting for the peer's 288-byte DH message (message 3 on the client, 2 on the server).
     ExpectDh {
         peer_nonce: [u8; NONCE_LEN],
-        macs: DhMacKeys,
+        macs: Box<DhMacKeys>,
         msg: Box<Accum<DH_MSG_LEN>>,
     },
     /// The peer's DH message authenticated and validated; the transport is ready once the
@@ -225,7 +225,7 @@ impl Spiped1Handshake {
                 }
                 let peer = peer_nonce.buf;
                 let (nonce_c, nonce_s) = self.ordered_nonces(&peer);
-                let macs = derive_dh_macs(&self.key, nonce_c, nonce_s, self.role);
+                let macs = Box::new(derive_dh_macs(&self.key, nonce_c, nonce_s, self.role));
                 if self.role == Role::Initiator {
                     // Message 2: the client commits to its DH value as soon as it has both nonces.
                     self.queue_dh_message(&macs);
@@ -578,6 +578,9 @@ mod tests {
         ))
     }
 
+    /// Both transports of an in-memory handshake, or the side that failed and why.
+    type PairResult = Result<(Box<dyn Transport>, Box<dyn Transport>), (Role, HandshakeError)>;
+
     fn drain(h: &mut dyn Handshake) -> Vec<u8> {
         let mut v = Vec::new();
         h.write_to(&mut v);
@@ -586,11 +589,7 @@ mod tests {
 
     /// Runs two handshakes against each other in memory, delivering in `chunk`-byte pieces.
     /// Returns both transports or the first error (with the side that raised it).
-    fn run(
-        mut a: Box<dyn Handshake>,
-        mut b: Box<dyn Handshake>,
-        chunk: usize,
-    ) -> Result<(Box<dyn Transport>, Box<dyn Transport>), (Role, HandshakeError)> {
+    fn run(mut a: Box<dyn Handshake>, mut b: Box<dyn Handshake>, chunk: usize) -> PairResult {
         let (mut to_b, mut to_a) = (Vec::new(), Vec::new());
         for _ in 0..10_000 {
             a.write_to(&mut to_b);
@@ -610,10 +609,7 @@ mod tests {
         panic!("handshake did not finish");
     }
 
-    fn pair(
-        ci: Pfs,
-        si: Pfs,
-    ) -> Result<(Box<dyn Transport>, Box<dyn Transport>), (Role, HandshakeError)> {
+    fn pair(ci: Pfs, si: Pfs) -> PairResult {
         let rng = SystemRandom::new();
         let k = kat_key();
         run(

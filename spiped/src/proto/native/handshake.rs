@@ -564,6 +564,19 @@ mod tests {
         );
     }
 
+    /// The -g refusal comes after MAC_I: a -f peer with the wrong key gets AuthFailed, so an
+    /// unauthenticated peer learns nothing about our policy and costs no X25519.
+    #[test]
+    fn pfs_policy_checked_only_after_mac() {
+        let mut i = new(Role::Initiator, Pfs::Disabled, b"wrong");
+        let mut r = new(Role::Responder, Pfs::Required, b"key");
+        assert_eq!(
+            pump(&mut i, &mut r),
+            Err((Role::Responder, HandshakeError::AuthFailed))
+        );
+        assert_eq!(r.dh_ops, 0);
+    }
+
     /// A recorded initiator flight (Hello_I + KeyShare_I) replayed to a fresh responder fails
     /// MAC_I, because MAC_I covers the responder's fresh nonce; no X25519 is computed.
     #[test]
