@@ -394,10 +394,9 @@ mod tests {
         let f = eth([8, 0], &SYN_V4);
         for len in 0..f.len() {
             let out = frame(&f[..len]).to_string();
-            if len < 14 + 60 && len >= 14 {
-                assert!(out.contains("!! "), "len {len}: {out}");
-            }
+            assert!(out.contains("!! "), "len {len}: {out}");
         }
+        assert!(!frame(&f).to_string().contains("!! "));
         assert!(frame(&[]).to_string().starts_with("!! ether truncated"));
     }
 }
