@@ -307,12 +307,14 @@ pub enum Mode {
     Tunnel {
         /// The encapsulation.
         encap: Encap,
-        /// Outer IPv4 source base (`tunnel_source4`, default the host IPv4 address); set when
-        /// some backend is IPv4.
-        source4: Option<Ipv4Addr>,
-        /// Outer IPv6 source base (`tunnel_source6`, default the host IPv6 address); set when
-        /// some backend is IPv6.
-        source6: Option<Ipv6Addr>,
+        /// Outer IPv4 source (`tunnel_source4`: an address, or a prefix such as
+        /// `172.16.0.0/16` whose host bits the pipeline fills from the flow hash so backend NICs
+        /// spread flows over RSS queues; default the host IPv4 address); set when some backend
+        /// is IPv4.
+        source4: Option<Ipv4Prefix>,
+        /// Outer IPv6 source (`tunnel_source6`: an address or a prefix, as for IPv4; default the
+        /// host IPv6 address); set when some backend is IPv6.
+        source6: Option<Ipv6Prefix>,
     },
     /// Direct server return on the same L2 segment: only the destination MAC is rewritten.
     DsrL2,
@@ -380,11 +382,13 @@ impl Serialize for ServiceConfig {
                     m.serialize_entry("gue_port", &port)?;
                 }
             }
-            if let Some(a) = source4 {
-                m.serialize_entry("tunnel_source4", &a)?;
+            if let Some(p) = source4 {
+                let v = if p.len == 32 { p.addr.to_string() } else { format!("{}/{}", p.addr, p.len) };
+                m.serialize_entry("tunnel_source4", &v)?;
             }
-            if let Some(a) = source6 {
-                m.serialize_entry("tunnel_source6", &a)?;
+            if let Some(p) = source6 {
+                let v = if p.len == 128 { p.addr.to_string() } else { format!("{}/{}", p.addr, p.len) };
+                m.serialize_entry("tunnel_source6", &v)?;
             }
         }
         m.serialize_entry("maglev_size", &self.maglev_size)?;
@@ -1263,10 +1267,24 @@ fn validate_services(raw: Vec<raw::Service>, host: &HostConfig) -> Result<Vec<Se
                         ))
                     }
                 };
-                let src4 = s.tunnel_source4.as_deref().map(|a| parse_ipv4(a, || f("tunnel_source4"))).transpose()?;
-                let src6 = s.tunnel_source6.as_deref().map(|a| parse_ipv6(a, || f("tunnel_source6"))).transpose()?;
-                let src4 = src4.or(host.ipv4.map(|p| p.addr));
-                let src6 = src6.or(host.ipv6.map(|p| p.addr));
+                let src4 = s
+                    .tunnel_source4
+                    .as_deref()
+                    .map(|a| match a.contains('/') {
+                        true => parse_prefix4(a, &f("tunnel_source4")),
+                        false => parse_ipv4(a, || f("tunnel_source4")).map(|addr| Ipv4Prefix { addr, len: 32 }),
+                    })
+                    .transpose()?;
+                let src6 = s
+                    .tunnel_source6
+                    .as_deref()
+                    .map(|a| match a.contains('/') {
+                        true => parse_prefix6(a, &f("tunnel_source6")),
+                        false => parse_ipv6(a, || f("tunnel_source6")).map(|addr| Ipv6Prefix { addr, len: 128 }),
+                    })
+                    .transpose()?;
+                let src4 = src4.or(host.ipv4.map(|p| Ipv4Prefix { addr: p.addr, len: 32 }));
+                let src6 = src6.or(host.ipv6.map(|p| Ipv6Prefix { addr: p.addr, len: 128 }));
                 let mut need4 = false;
                 let mut need6 = false;
                 for (k, b) in backends.iter().enumerate() {

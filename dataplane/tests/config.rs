@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use dataplane::config::{Config, ConfigError, Encap, Mode, PortRole, Protocol, Problem};
+use dataplane::config::{Config, ConfigError, Encap, Ipv4Prefix, Ipv6Prefix, Mode, PortRole, Problem, Protocol};
 use dataplane::wire::EthernetAddress;
 
 /// A one-NIC box with a TAP exception port, v4 and v6, every mode and encapsulation.
@@ -95,6 +95,16 @@ address = "fd00::10"
 
 /// `FULL` with the first occurrence of `from` replaced by `to` (panics if absent, so a table
 /// entry cannot silently test the valid file).
+/// A single-address outer source (prefix length 32).
+fn host4(a: &str) -> Ipv4Prefix {
+    Ipv4Prefix { addr: a.parse().unwrap(), len: 32 }
+}
+
+/// A single-address outer source (prefix length 128).
+fn host6(a: &str) -> Ipv6Prefix {
+    Ipv6Prefix { addr: a.parse().unwrap(), len: 128 }
+}
+
 fn with(from: &str, to: &str) -> String {
     assert!(FULL.contains(from), "fixture does not contain {from:?}");
     FULL.replacen(from, to, 1)
@@ -140,15 +150,15 @@ fn full_config_parses() {
         web.mode,
         Mode::Tunnel {
             encap: Encap::Ipip,
-            source4: Some("198.18.0.2".parse().unwrap()),
-            source6: Some("fd00::2".parse().unwrap()),
+            source4: Some(host4("198.18.0.2")),
+            source6: Some(host6("fd00::2")),
         }
     );
     let any = &c.services[1];
     assert_eq!(any.port, None, "port omitted = all ports");
     assert_eq!(
         any.mode,
-        Mode::Tunnel { encap: Encap::Gue { port: 6081 }, source4: Some("198.18.0.3".parse().unwrap()), source6: None }
+        Mode::Tunnel { encap: Encap::Gue { port: 6081 }, source4: Some(host4("198.18.0.3")), source6: None }
     );
     assert_eq!(c.services[2].mode, Mode::DsrL2);
     assert_eq!(c.services[3].vip, "fd00::100".parse::<IpAddr>().unwrap());
@@ -179,7 +189,7 @@ fn defaults() {
     .expect("valid");
     assert_eq!(
         t.services[0].mode,
-        Mode::Tunnel { encap: Encap::Gue { port: 6080 }, source4: Some("10.0.0.2".parse().unwrap()), source6: None },
+        Mode::Tunnel { encap: Encap::Gue { port: 6080 }, source4: Some(host4("10.0.0.2")), source6: None },
         "mode defaults to tunnel, gue_port to 6080"
     );
 }
@@ -301,8 +311,28 @@ fn six_over_gue_to_v4_backend_is_allowed() {
     let c = Config::parse(&text).expect("6-in-GUE-over-IPv4 is valid");
     assert_eq!(
         c.services[3].mode,
-        Mode::Tunnel { encap: Encap::Gue { port: 6080 }, source4: Some("198.18.0.2".parse().unwrap()), source6: None }
+        Mode::Tunnel {
+            encap: Encap::Gue { port: 6080 },
+            source4: Some(Ipv4Prefix { addr: "198.18.0.2".parse().unwrap(), len: 32 }),
+            source6: None
+        }
     );
+}
+
+/// `tunnel_source4` takes a prefix as well as an address: the pipeline then fills the host bits
+/// from the flow hash (Katran's 172.16/16 trick) so backends' RSS spreads tunnelled flows. The
+/// prefix survives a dump/parse round trip; a bad prefix names the field.
+#[test]
+fn tunnel_source_prefix_varies_per_flow() {
+    let text = with("tunnel_source4 = \"198.18.0.3\"", "tunnel_source4 = \"172.16.0.0/16\"");
+    let c = Config::parse(&text).expect("a tunnel source prefix is valid");
+    let Mode::Tunnel { source4: Some(p), .. } = c.services[1].mode else { panic!("service[1] is a v4 tunnel") };
+    assert_eq!((p.addr, p.len), ("172.16.0.0".parse().unwrap(), 16));
+    let again = Config::parse(&toml::to_string(&c).expect("serializes")).expect("dump parses");
+    assert_eq!(again.services[1].mode, c.services[1].mode);
+    let bad = with("tunnel_source4 = \"198.18.0.3\"", "tunnel_source4 = \"172.16.0.0/33\"");
+    let e = Config::parse(&bad).unwrap_err().to_string();
+    assert!(e.starts_with("service[1].tunnel_source4:"), "{e}");
 }
 
 /// Syntax errors, unknown keys and wrong types keep toml's line and column.

@@ -607,8 +607,8 @@ impl SnapshotBuilder {
                         };
                         (
                             Mode::Tunnel(encap),
-                            source4.map(|addr| SourceRange { addr, len: 32 }),
-                            source6.map(|addr| SourceRange { addr, len: 128 }),
+                            source4.map(|p| SourceRange { addr: p.addr, len: p.len }),
+                            source6.map(|p| SourceRange { addr: p.addr, len: p.len }),
                         )
                     }
                 };
