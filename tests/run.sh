@@ -17,7 +17,7 @@ mkdir -p "$LOG_DIR"
 
 PACKAGES=(
   # DPDK and the bindgen toolchain
-  libdpdk-dev dpdk dpdk-dev pkg-config libclang-dev clang libpcap-dev
+  libdpdk-dev dpdk dpdk-dev pkg-config libclang-dev clang libpcap-dev libssl-dev
   # real peers for spiped and the end-to-end tests
   spiped openssh-server openssh-client stunnel4 socat nginx-light curl python3
   # network tooling

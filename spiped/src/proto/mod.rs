@@ -142,6 +142,16 @@ pub enum HandshakeError {
     NotFinished,
     #[error("random number generator failed")]
     Rng,
+    #[error("peer is not speaking the native protocol (bad magic); if it is a spiped 1.x peer, use --protocol spiped1 on this end")]
+    BadMagic,
+    #[error("unexpected handshake message type {0:#04x} (peer out of step or not a native peer)")]
+    UnexpectedMessage(u8),
+    #[error("peer claims the same role as us: both ends run -e (or both -d), or our own messages were reflected back")]
+    SameRole,
+    #[error("peer offers no cipher suite we implement (peer too new?)")]
+    NoCommonSuite,
+    #[error("peer chose cipher suite {0:#04x}, which we did not offer")]
+    SuiteNotOffered(u8),
 }
 
 /// Why a record could not be sealed or opened. Every variant ends the connection.
@@ -163,6 +173,10 @@ pub enum RecordError {
     CounterExhausted,
     #[error("output buffer too small ({0} bytes)")]
     BufferTooSmall(usize),
+    #[error("close record carries {0} bytes of payload (must be empty)")]
+    CloseWithPayload(usize),
+    #[error("cannot seal after our own close record (API misuse)")]
+    SealAfterClose,
 }
 
 /// Starts a handshake for `kind` in `cfg.role`.

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The benchmark suite: every speed claim of the project, measured against its anchor in the same
+# run. Run as root on the project machine (hugepages, DPDK):
+#   bash perf/run.sh           # full: 5 runs per case, medians and min-max
+#   bash perf/run.sh --quick   # 1 run per case, shorter windows (smoke; < 10 minutes)
+# Writes perf/results/<UTC date>.json, .md and .png charts (perf/tools/report.py).
+# See perf/README.md for what each case means.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+QUICK=0
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    *) echo "usage: perf/run.sh [--quick]" >&2; exit 2 ;;
+  esac
+done
+RUNS=$([ $QUICK -eq 1 ] && echo 1 || echo 5)
+WINDOW=$([ $QUICK -eq 1 ] && echo 6 || echo 10)   # seconds per DPDK rate sample run
+DATE=$(date -u +%Y-%m-%d)
+OUT_DIR=$ROOT/perf/results
+WORK=$ROOT/perf/work
+mkdir -p "$OUT_DIR" "$WORK"
+RAW=$WORK/raw.tsv
+: >"$RAW"
+T0=$SECONDS
+
+if [ "${PERF_NO_DEPS:-0}" != 1 ]; then
+  # System packages the suite needs (DPDK tools, peers for spiped, chart rendering).
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    dpdk python3-matplotlib spiped stunnel4 socat >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+         --no-install-recommends dpdk python3-matplotlib spiped stunnel4 socat >/dev/null; }
+fi
+bash "$ROOT/tests/hugepages.sh" 512 >/dev/null
+echo "== build (release)"
+cargo build --release --workspace --quiet
+
+# A fixed amount of CPU work; its duration shows slow periods of the (shared, noisy) machine.
+calibrate() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  awk 'BEGIN { x = 0; for (i = 0; i < 20000000; i++) x += i; }'
+  t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# run_case GROUP NAME UNIT ANCHOR NOTE -- COMMAND...   (COMMAND prints one number per run)
+run_case() {
+  local group=$1 name=$2 unit=$3 anchor=$4 note=$5
+  shift 6
+  local i v c0 c1
+  for ((i = 1; i <= RUNS; i++)); do
+    c0=$(calibrate)
+    if ! v=$("$@" 2>"$WORK/last.err"); then
+      echo "   $name run $i FAILED: $(tail -3 "$WORK/last.err" | tr '\n' ' ')"
+      v=""
+    fi
+    c1=$(calibrate)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$name" "$unit" "$anchor" "$note" "$v" "$c0" "$c1" >>"$RAW"
+    echo "   $name run $i: ${v:-failed} $unit (calibration ${c0}s / ${c1}s)"
+  done
+}
+
+# ---------------------------------------------------------------- forwarder on pcap replay
+PCAP_GROUP="forwarder, net_pcap replay, one core (Mpps)"
+python3 "$ROOT/perf/tools/mkpcap.py" "$WORK/syn-1k.pcap" --flows 1024 --mix syn >/dev/null
+python3 "$ROOT/perf/tools/mkpcap.py" "$WORK/data-32k.pcap" --flows 32768 --mix data >/dev/null
+echo "== $PCAP_GROUP"
+for m in io 5tswap csum; do
+  run_case "$PCAP_GROUP" "testpmd $m, 1K SYN flows" Mpps "" "anchor" -- \
+    bash "$ROOT/perf/tools/testpmd_rate.sh" "$m" "$WINDOW" \
+    "net_pcap0,rx_pcap=$WORK/syn-1k.pcap,infinite_rx=1" "net_null1,no-rx=1"
+done
+run_case "$PCAP_GROUP" "testpmd 5tswap, 32K data flows" Mpps "" "anchor" -- \
+  bash "$ROOT/perf/tools/testpmd_rate.sh" 5tswap "$WINDOW" \
+  "net_pcap0,rx_pcap=$WORK/data-32k.pcap,infinite_rx=1" "net_null1,no-rx=1"
+if [ -x "$ROOT/perf/tools/dataplane_rate.sh" ]; then
+  run_case "$PCAP_GROUP" "dataplane tunnel, 1K SYN flows" Mpps "testpmd 5tswap, 1K SYN flows" "full pipeline, IPIP" -- \
+    bash "$ROOT/perf/tools/dataplane_rate.sh" "$WINDOW" "$WORK/syn-1k.pcap"
+  run_case "$PCAP_GROUP" "dataplane tunnel, 32K data flows" Mpps "testpmd 5tswap, 32K data flows" "full pipeline, IPIP, Maglev (no entries)" -- \
+    bash "$ROOT/perf/tools/dataplane_rate.sh" "$WINDOW" "$WORK/data-32k.pcap"
+fi
+
+# ---------------------------------------------------------------- spiped
+if [ -x "$ROOT/perf/spiped/bench.sh" ]; then
+  echo "== spiped (perf/spiped/bench.sh)"
+  if bash "$ROOT/perf/spiped/bench.sh" $([ $QUICK -eq 1 ] && echo --quick) --tsv "$WORK/spiped.tsv"; then
+    cat "$WORK/spiped.tsv" >>"$RAW"
+  else
+    echo "   spiped benchmark FAILED"
+  fi
+fi
+
+# ---------------------------------------------------------------- results
+python3 - "$RAW" "$OUT_DIR/$DATE.json" "$QUICK" "$((SECONDS - T0))" <<'PY'
+import json, statistics, subprocess, sys, datetime, platform
+raw, out, quick, dur = sys.argv[1], sys.argv[2], sys.argv[3] == "1", float(sys.argv[4])
+cases, order, cal = {}, [], []
+for line in open(raw):
+    g, n, u, a, note, v, c0, c1 = (line.rstrip("\n").split("\t") + [""] * 8)[:8]
+    key = (g, n)
+    if key not in cases:
+        cases[key] = {"group": g, "name": n, "unit": u, "anchor": a or None, "note": note, "runs": [], "cal": []}
+        order.append(key)
+    if v:
+        cases[key]["runs"].append(float(v))
+    for c in (c0, c1):
+        if c:
+            cases[key]["cal"].append(float(c)); cal.append(float(c))
+best = min(cal) if cal else 0
+for c in cases.values():
+    r = c["runs"]
+    c["median"] = statistics.median(r) if r else None
+    c["min"], c["max"] = (min(r), max(r)) if r else (None, None)
+    c["slow"] = bool(best and max(c["cal"], default=0) > 1.3 * best)
+    c["calibration_s"] = c.pop("cal")
+for c in cases.values():
+    a = cases.get((c["group"], c["anchor"])) if c["anchor"] else None
+    c["ratio"] = (c["median"] / a["median"]) if a and a["median"] and c["median"] is not None else None
+def sh(cmd):
+    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception: return "?"
+host = {"cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(), "cores": sh("nproc"),
+        "mem": sh("free -g | awk '/Mem:/{print $2\" GiB\"}'"), "kernel": platform.release(),
+        "dpdk": sh("pkg-config --modversion libdpdk")}
+res = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), "host": host, "quick": quick,
+       "duration_s": dur, "calibration_best_s": best, "cases": [cases[k] for k in order]}
+json.dump(res, open(out, "w"), indent=1)
+print(out)
+PY
+PYBIN=/usr/bin/python3
+"$PYBIN" "$ROOT/perf/tools/report.py" "$OUT_DIR/$DATE.json" || python3 "$ROOT/perf/tools/report.py" "$OUT_DIR/$DATE.json"
+echo "== done in $((SECONDS - T0)) s: $OUT_DIR/$DATE.{json,md}"
+cat "$OUT_DIR/$DATE.md"

@@ -1,0 +1,394 @@
+//! Byte layouts of the native protocol (docs/PROTOCOL.md part 1, "Messages" and "Records").
+//!
+//! Every message is parsed by exact (type, length) before any cryptography touches it: the
+//! parsers below check the magic, version, type, length and flag bits, and hand back borrowed
+//! views of the fixed-size fields. They never panic and never allocate. Emitters write every byte
+//! of their output (tests prove it by emitting over garbage).
+
+use super::super::{HandshakeError, RecordError, Role};
+use super::{MAX_PLAINTEXT, RECORD_HEADER_LEN, VERSION};
+
+/// First four bytes of every native `Hello`. A spiped 1.x peer sends 32 random bytes instead, so
+/// a mismatch almost certainly means "the other end runs `--protocol spiped1`".
+pub const MAGIC: [u8; 4] = *b"spNP";
+
+/// Length of a `Hello`: magic (4) || version (1) || role (1) || nonce (32).
+pub const HELLO_LEN: usize = 38;
+
+/// Length of a nonce.
+pub const NONCE_LEN: usize = 32;
+
+/// Length of an X25519 public key.
+pub const SHARE_LEN: usize = 32;
+
+/// Length of a key-confirmation MAC (HMAC-SHA256). It is always the last field of a key share.
+pub const MAC_LEN: usize = 32;
+
+/// Handshake frame header: type (1) || body length (2, big-endian).
+pub const FRAME_HEADER_LEN: usize = 3;
+
+/// Frame type of the initiator's key share.
+pub const MSG_INIT_KEY_SHARE: u8 = 0x10;
+
+/// Frame type of the responder's key share.
+pub const MSG_RESP_KEY_SHARE: u8 = 0x11;
+
+/// `flags` bit: an X25519 public key follows. All other bits are reserved and must be zero.
+pub const FLAG_X25519: u8 = 0x01;
+
+/// Most suite identifiers an initiator may offer. Eight leaves room for future suites while
+/// bounding the message: see [`MAX_KEY_SHARE_BODY`].
+pub const MAX_SUITES: usize = 8;
+
+/// Largest key-share body: flags (1) + count (1) + 8 suites + share (32) + MAC (32) = 74 bytes.
+/// With the 3-byte frame header and the 38-byte `Hello`, a handshake buffers at most 77 bytes of
+/// peer input at a time.
+pub const MAX_KEY_SHARE_BODY: usize = 2 + MAX_SUITES + SHARE_LEN + MAC_LEN;
+
+/// Largest handshake message we ever buffer.
+pub const MAX_HANDSHAKE_MSG: usize = FRAME_HEADER_LEN + MAX_KEY_SHARE_BODY;
+
+/// Record type: application data, 1 ..= 16384 plaintext bytes.
+pub const RECORD_DATA: u8 = 0x01;
+
+/// Record type: authenticated end of this direction, 0 plaintext bytes.
+pub const RECORD_CLOSE: u8 = 0x02;
+
+mod field {
+    use core::ops::Range;
+    pub const MAGIC: Range<usize> = 0..4;
+    pub const VERSION: usize = 4;
+    pub const ROLE: usize = 5;
+    pub const NONCE: Range<usize> = 6..38;
+}
+
+fn role_byte(role: Role) -> u8 {
+    match role {
+        Role::Initiator => 0x01,
+        Role::Responder => 0x02,
+    }
+}
+
+/// A parsed `Hello`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelloRepr {
+    /// The sender's role.
+    pub role: Role,
+    /// The sender's fresh nonce.
+    pub nonce: [u8; NONCE_LEN],
+}
+
+impl HelloRepr {
+    /// Parses a `Hello`: magic, then version, then role. Fails with [`HandshakeError::BadMagic`]
+    /// for a peer that is not speaking the native protocol, [`HandshakeError::BadVersion`] for a
+    /// native peer of another version.
+    pub fn parse(bytes: &[u8; HELLO_LEN]) -> Result<HelloRepr, HandshakeError> {
+        if bytes[field::MAGIC] != MAGIC {
+            return Err(HandshakeError::BadMagic);
+        }
+        if bytes[field::VERSION] != VERSION {
+            return Err(HandshakeError::BadVersion(bytes[field::VERSION], VERSION));
+        }
+        let role = match bytes[field::ROLE] {
+            0x01 => Role::Initiator,
+            0x02 => Role::Responder,
+            _ => return Err(HandshakeError::Malformed("unknown role byte in Hello")),
+        };
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&bytes[field::NONCE]);
+        Ok(HelloRepr { role, nonce })
+    }
+
+    /// Writes all 38 bytes of the `Hello`.
+    pub fn emit(&self, out: &mut [u8; HELLO_LEN]) {
+        out[field::MAGIC].copy_from_slice(&MAGIC);
+        out[field::VERSION] = VERSION;
+        out[field::ROLE] = role_byte(self.role);
+        out[field::NONCE].copy_from_slice(&self.nonce);
+    }
+}
+
+/// Checks a handshake frame header against the type we expect next and returns the whole
+/// frame's length (header included). The length is checked against [`MAX_KEY_SHARE_BODY`] here,
+/// before we wait for the body.
+pub fn frame_len(header: &[u8], expected_type: u8) -> Result<usize, HandshakeError> {
+    let (&ty, rest) = header.split_first().ok_or(HandshakeError::Malformed("empty frame"))?;
+    if ty != expected_type {
+        return Err(HandshakeError::UnexpectedMessage(ty));
+    }
+    let len_bytes: [u8; 2] = rest
+        .get(..2)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(HandshakeError::Malformed("short frame header"))?;
+    let len = usize::from(u16::from_be_bytes(len_bytes));
+    if len > MAX_KEY_SHARE_BODY {
+        return Err(HandshakeError::TooLarge(FRAME_HEADER_LEN + len));
+    }
+    Ok(FRAME_HEADER_LEN + len)
+}
+
+fn parse_flags(flags: u8) -> Result<bool, HandshakeError> {
+    if flags & !FLAG_X25519 != 0 {
+        return Err(HandshakeError::Malformed("reserved flag bits set in key share"));
+    }
+    Ok(flags & FLAG_X25519 != 0)
+}
+
+fn fixed<const N: usize>(bytes: &[u8]) -> Result<&[u8; N], HandshakeError> {
+    bytes.try_into().map_err(|_| HandshakeError::Malformed("key share field has the wrong length"))
+}
+
+fn write_header(out: &mut Vec<u8>, ty: u8, body_len: usize) {
+    out.push(ty);
+    // Body lengths are bounded by MAX_KEY_SHARE_BODY (74), far below u16::MAX.
+    out.extend_from_slice(&(body_len as u16).to_be_bytes());
+}
+
+/// The initiator's key share:
+/// `0x10 || len (2) || flags (1) || n (1) || suites (n) || [X25519 public (32)] || MAC_I (32)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitKeyShareRepr<'a> {
+    /// Suite identifiers in the initiator's preference order (unknown ones are skipped).
+    pub suites: &'a [u8],
+    /// The initiator's X25519 public key, absent with `-f`.
+    pub share: Option<&'a [u8; SHARE_LEN]>,
+    /// MAC_I.
+    pub mac: &'a [u8; MAC_LEN],
+}
+
+impl<'a> InitKeyShareRepr<'a> {
+    /// Parses a whole frame (header included); its length must match the flags and the count
+    /// exactly.
+    pub fn parse(frame: &'a [u8]) -> Result<Self, HandshakeError> {
+        let len = frame_len(frame, MSG_INIT_KEY_SHARE)?;
+        if frame.len() != len {
+            return Err(HandshakeError::Malformed("key share frame length mismatch"));
+        }
+        let body = &frame[FRAME_HEADER_LEN..];
+        let (&flags, rest) = body.split_first().ok_or(HandshakeError::Malformed("empty key share"))?;
+        let has_share = parse_flags(flags)?;
+        let (&n, rest) = rest.split_first().ok_or(HandshakeError::Malformed("key share has no suite count"))?;
+        let n = usize::from(n);
+        if n == 0 || n > MAX_SUITES {
+            return Err(HandshakeError::Malformed("suite list must hold 1 to 8 entries"));
+        }
+        let share_len = if has_share { SHARE_LEN } else { 0 };
+        if rest.len() != n + share_len + MAC_LEN {
+            return Err(HandshakeError::Malformed("key share length does not match its flags"));
+        }
+        let (suites, rest) = rest.split_at(n);
+        let (share, mac) = rest.split_at(share_len);
+        Ok(InitKeyShareRepr {
+            suites,
+            share: if has_share { Some(fixed(share)?) } else { None },
+            mac: fixed(mac)?,
+        })
+    }
+
+    /// Appends the whole frame to `out`.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let body_len = 2 + self.suites.len() + self.share.map_or(0, |_| SHARE_LEN) + MAC_LEN;
+        write_header(out, MSG_INIT_KEY_SHARE, body_len);
+        out.push(if self.share.is_some() { FLAG_X25519 } else { 0 });
+        out.push(self.suites.len() as u8);
+        out.extend_from_slice(self.suites);
+        if let Some(share) = self.share {
+            out.extend_from_slice(share);
+        }
+        out.extend_from_slice(self.mac);
+    }
+}
+
+/// The responder's key share:
+/// `0x11 || len (2) || flags (1) || suite (1) || [X25519 public (32)] || MAC_R (32)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RespKeyShareRepr<'a> {
+    /// The chosen suite identifier.
+    pub suite: u8,
+    /// The responder's X25519 public key, absent unless both sides do the exchange.
+    pub share: Option<&'a [u8; SHARE_LEN]>,
+    /// MAC_R.
+    pub mac: &'a [u8; MAC_LEN],
+}
+
+impl<'a> RespKeyShareRepr<'a> {
+    /// Parses a whole frame (header included); its length must match the flags exactly.
+    pub fn parse(frame: &'a [u8]) -> Result<Self, HandshakeError> {
+        let len = frame_len(frame, MSG_RESP_KEY_SHARE)?;
+        if frame.len() != len {
+            return Err(HandshakeError::Malformed("key share frame length mismatch"));
+        }
+        let body = &frame[FRAME_HEADER_LEN..];
+        let (&flags, rest) = body.split_first().ok_or(HandshakeError::Malformed("empty key share"))?;
+        let has_share = parse_flags(flags)?;
+        let (&suite, rest) = rest.split_first().ok_or(HandshakeError::Malformed("key share has no suite"))?;
+        let share_len = if has_share { SHARE_LEN } else { 0 };
+        if rest.len() != share_len + MAC_LEN {
+            return Err(HandshakeError::Malformed("key share length does not match its flags"));
+        }
+        let (share, mac) = rest.split_at(share_len);
+        Ok(RespKeyShareRepr {
+            suite,
+            share: if has_share { Some(fixed(share)?) } else { None },
+            mac: fixed(mac)?,
+        })
+    }
+
+    /// Appends the whole frame to `out`.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let body_len = 2 + self.share.map_or(0, |_| SHARE_LEN) + MAC_LEN;
+        write_header(out, MSG_RESP_KEY_SHARE, body_len);
+        out.push(if self.share.is_some() { FLAG_X25519 } else { 0 });
+        out.push(self.suite);
+        if let Some(share) = self.share {
+            out.extend_from_slice(share);
+        }
+        out.extend_from_slice(self.mac);
+    }
+}
+
+/// What a record header announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// Application data of the given plaintext length (1 ..= 16384).
+    Data(usize),
+    /// Authenticated end of this direction.
+    Close,
+}
+
+/// Parses a record header `type (1) || plaintext length (2, big-endian)`, rejecting unknown
+/// types, empty data records, close records with a payload and lengths over
+/// [`MAX_PLAINTEXT`] before the body is awaited.
+pub fn parse_record_header(header: &[u8; RECORD_HEADER_LEN]) -> Result<RecordKind, RecordError> {
+    let len = usize::from(u16::from_be_bytes([header[1], header[2]]));
+    match header[0] {
+        RECORD_DATA if len == 0 => Err(RecordError::Empty),
+        RECORD_DATA if len > MAX_PLAINTEXT => Err(RecordError::TooLarge(len)),
+        RECORD_DATA => Ok(RecordKind::Data(len)),
+        RECORD_CLOSE if len != 0 => Err(RecordError::CloseWithPayload(len)),
+        RECORD_CLOSE => Ok(RecordKind::Close),
+        other => Err(RecordError::UnknownType(other)),
+    }
+}
+
+/// Writes a record header.
+pub fn emit_record_header(kind: RecordKind, out: &mut [u8; RECORD_HEADER_LEN]) {
+    let (ty, len) = match kind {
+        RecordKind::Data(len) => (RECORD_DATA, len),
+        RecordKind::Close => (RECORD_CLOSE, 0),
+    };
+    out[0] = ty;
+    // Callers pass len <= MAX_PLAINTEXT (16384) < u16::MAX.
+    out[1..3].copy_from_slice(&(len as u16).to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Hello round-trips, and emitting over garbage writes every byte.
+    #[test]
+    fn hello_round_trip_over_garbage() {
+        let repr = HelloRepr { role: Role::Responder, nonce: [7; 32] };
+        let mut buf = [0xAA; HELLO_LEN];
+        repr.emit(&mut buf);
+        assert_eq!(&buf[..6], b"spNP\x01\x02");
+        assert_eq!(HelloRepr::parse(&buf).unwrap(), repr);
+    }
+
+    /// Magic is checked before version, version before role: a spiped 1.x nonce reads as
+    /// BadMagic, a future version as BadVersion, a bad role byte as Malformed.
+    #[test]
+    fn hello_rejections_in_order() {
+        let mut buf = [0u8; HELLO_LEN];
+        HelloRepr { role: Role::Initiator, nonce: [1; 32] }.emit(&mut buf);
+        let mut b = buf;
+        b[0] ^= 1;
+        b[4] = 9;
+        assert_eq!(HelloRepr::parse(&b), Err(HandshakeError::BadMagic));
+        let mut b = buf;
+        b[4] = 2;
+        b[5] = 7;
+        assert_eq!(HelloRepr::parse(&b), Err(HandshakeError::BadVersion(2, 1)));
+        let mut b = buf;
+        b[5] = 0;
+        assert!(matches!(HelloRepr::parse(&b), Err(HandshakeError::Malformed(_))));
+    }
+
+    /// Both key shares round-trip with and without an X25519 share, and their lengths are exact.
+    #[test]
+    fn key_shares_round_trip() {
+        let share = [3u8; 32];
+        let mac = [4u8; 32];
+        for s in [Some(&share), None] {
+            let i = InitKeyShareRepr { suites: &[1, 2], share: s, mac: &mac };
+            let mut out = vec![];
+            i.emit(&mut out);
+            assert_eq!(out.len(), 3 + 2 + 2 + s.map_or(0, |_| 32) + 32);
+            assert_eq!(InitKeyShareRepr::parse(&out).unwrap(), i);
+            let r = RespKeyShareRepr { suite: 2, share: s, mac: &mac };
+            let mut out = vec![];
+            r.emit(&mut out);
+            assert_eq!(RespKeyShareRepr::parse(&out).unwrap(), r);
+        }
+    }
+
+    /// Length fields that disagree with the flags, reserved bits, a zero or oversized suite
+    /// count, a wrong type and an oversized length are all rejected without panicking.
+    #[test]
+    fn key_share_rejections() {
+        let mac = [4u8; 32];
+        let mut good = vec![];
+        InitKeyShareRepr { suites: &[1, 2], share: None, mac: &mac }.emit(&mut good);
+        // Truncated by one byte (with the header adjusted so the frame is self-consistent).
+        let mut short = good[..good.len() - 1].to_vec();
+        short[2] -= 1;
+        assert!(matches!(InitKeyShareRepr::parse(&short), Err(HandshakeError::Malformed(_))));
+        let mut flags = good.clone();
+        flags[3] = 0x80;
+        assert!(matches!(InitKeyShareRepr::parse(&flags), Err(HandshakeError::Malformed(_))));
+        let mut flags = good.clone();
+        flags[3] = FLAG_X25519; // claims a share that is not there
+        assert!(matches!(InitKeyShareRepr::parse(&flags), Err(HandshakeError::Malformed(_))));
+        let mut zero = good.clone();
+        zero[4] = 0;
+        assert!(matches!(InitKeyShareRepr::parse(&zero), Err(HandshakeError::Malformed(_))));
+        let mut many = good.clone();
+        many[4] = 9;
+        assert!(matches!(InitKeyShareRepr::parse(&many), Err(HandshakeError::Malformed(_))));
+        assert_eq!(
+            RespKeyShareRepr::parse(&good),
+            Err(HandshakeError::UnexpectedMessage(MSG_INIT_KEY_SHARE))
+        );
+        assert_eq!(
+            frame_len(&[MSG_INIT_KEY_SHARE, 0xff, 0xff], MSG_INIT_KEY_SHARE),
+            Err(HandshakeError::TooLarge(3 + 0xffff))
+        );
+        for cut in 0..good.len() {
+            assert!(InitKeyShareRepr::parse(&good[..cut]).is_err());
+        }
+    }
+
+    /// Record headers: every rejection reason has its own error, decided from 3 bytes.
+    #[test]
+    fn record_header_table() {
+        let table: &[([u8; 3], Result<RecordKind, RecordError>)] = &[
+            ([RECORD_DATA, 0, 1], Ok(RecordKind::Data(1))),
+            ([RECORD_DATA, 0x40, 0], Ok(RecordKind::Data(16384))),
+            ([RECORD_DATA, 0x40, 1], Err(RecordError::TooLarge(16385))),
+            ([RECORD_DATA, 0, 0], Err(RecordError::Empty)),
+            ([RECORD_CLOSE, 0, 0], Ok(RecordKind::Close)),
+            ([RECORD_CLOSE, 0, 5], Err(RecordError::CloseWithPayload(5))),
+            ([0x00, 0, 1], Err(RecordError::UnknownType(0))),
+            ([0x17, 0, 1], Err(RecordError::UnknownType(0x17))),
+        ];
+        for (h, want) in table {
+            assert_eq!(&parse_record_header(h), want, "header {h:02x?}");
+        }
+        let mut h = [0xAA; 3];
+        emit_record_header(RecordKind::Data(300), &mut h);
+        assert_eq!(h, [RECORD_DATA, 1, 44]);
+        emit_record_header(RecordKind::Close, &mut h);
+        assert_eq!(h, [RECORD_CLOSE, 0, 0]);
+    }
+}
