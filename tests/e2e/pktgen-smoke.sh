@@ -89,25 +89,42 @@ address = "198.18.0.12"
 mac = "02:00:00:00:00:12"
 EOT
 
-log "starting the forwarder (memif client)"
-"$BIN" run --config "$WORK/fwd.toml" >"$WORK/fwd.log" 2>&1 &
-FWD_PID=$!
-for _ in $(seq 150); do [ -S "$SOCK" ] && break; kill -0 "$FWD_PID" 2>/dev/null || break; sleep 0.2; done
-[ -S "$SOCK" ] || fail "forwarder did not start (no control socket)"
+# The memif client cannot start before its server exists, so each run starts the generator
+# (server) first, then the forwarder; the generator waits for the link before sending.
+start_fwd() {
+  for _ in $(seq 100); do grep -q "@$MEMIF" /proc/net/unix && break; sleep 0.1; done
+  "$BIN" run --config "$WORK/fwd.toml" >>"$WORK/fwd.log" 2>&1 &
+  FWD_PID=$!
+  for _ in $(seq 150); do [ -S "$SOCK" ] && break; kill -0 "$FWD_PID" 2>/dev/null || break; sleep 0.2; done
+  [ -S "$SOCK" ] || fail "forwarder did not start (no control socket)"
+}
+stop_fwd() {
+  kill -TERM "$FWD_PID"
+  for _ in $(seq 50); do kill -0 "$FWD_PID" 2>/dev/null || break; sleep 0.1; done
+  wait "$FWD_PID" 2>/dev/null || true
+  FWD_PID=
+  rm -f "$SOCK"
+}
 
-# gen NAME BACKEND...: runs the generator for 3 s at 100 kpps over 1000 flows; JSON to $WORK/NAME.json.
+# gen NAME BACKEND...: generator for 3 s at 100 kpps over 1000 flows (JSON in $WORK/NAME.json)
+# with a forwarder around it; sets GEN_RC.
 gen() {
   local name=$1; shift
-  local args=()
+  local args=() pid
   for b in "$@"; do args+=(--backend "$b"); done
   timeout -s INT 60 "$BIN" pktgen --dev "net_memif0,role=server,socket=$MEMIF" \
     --eal "-l 0 --in-memory --no-pci --log-level *:warning" \
     --vip 198.18.0.100 "${args[@]}" --flows 1000 --mix syn=20,data=70,udp=10 --size 128 \
-    --rate 100000 --duration 3 --link-timeout 20 --json >"$WORK/$name.json" 2>"$WORK/$name.err"
+    --rate 100000 --duration 3 --link-timeout 20 --json >"$WORK/$name.json" 2>"$WORK/$name.err" &
+  pid=$!
+  start_fwd
+  GEN_RC=0; wait "$pid" || GEN_RC=$?
+  kill -0 "$FWD_PID" || fail "forwarder died"
+  stop_fwd
 }
 
 log "run 1: generator expecting the forwarder's backends"
-rc=0; gen gen1 198.18.0.11 198.18.0.12 || rc=$?
+gen gen1 198.18.0.11 198.18.0.12; rc=$GEN_RC
 [ $rc -eq 0 ] || fail "generator exited $rc with the right backend set: $(tail -3 "$WORK/gen1.err")"
 read -r rx fails tx seen < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['rx_packets'], r['check_failures'], r['tx_packets'], r['flows_seen'])" "$WORK/gen1.json")
 log "sent $tx, returned correct $rx, check failures $fails, flows seen $seen/1000"
@@ -116,11 +133,10 @@ log "sent $tx, returned correct $rx, check failures $fails, flows seen $seen/100
 [ "$seen" -gt 900 ] || fail "only $seen of 1000 flows came back"
 
 log "run 2: generator expecting a different backend set (must fail loudly)"
-rc=0; gen gen2 198.18.0.11 198.18.0.13 || rc=$?
+gen gen2 198.18.0.11 198.18.0.13; rc=$GEN_RC
 [ $rc -eq 1 ] || fail "generator exited $rc with a wrong backend set (expected 1)"
 grep -q 'wrong backend' "$WORK/gen2.err" || fail "no wrong-backend error in the generator's output"
 wb=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['wrong_backend'])" "$WORK/gen2.json")
 [ "$wb" -gt 0 ] || fail "wrong_backend counter is $wb"
 log "generator reported $wb wrong-backend packets and exited 1"
-kill -0 "$FWD_PID" || fail "forwarder died"
 log "PASS pktgen-smoke"
