@@ -82,6 +82,20 @@ if [ -x "$ROOT/perf/tools/dataplane_rate.sh" ]; then
     bash "$ROOT/perf/tools/dataplane_rate.sh" "$WINDOW" "$WORK/data-32k.pcap"
 fi
 
+# ---------------------------------------------------------------- generator -> forwarder over memif
+if [ -x "$ROOT/perf/tools/pktgen_rate.sh" ]; then
+  MEMIF_GROUP="dataplane pktgen -> forwarder over memif, 1 core each (Mpps returned)"
+  echo "== $MEMIF_GROUP"
+  for m in io 5tswap; do
+    run_case "$MEMIF_GROUP" "testpmd $m, 1K flows" Mpps "" "anchor: same generator traffic" -- \
+      bash "$ROOT/perf/tools/pktgen_rate.sh" "testpmd-$m" 1000 "$WINDOW"
+  done
+  for f in 1000:1K 100000:100K 1000000:1M; do
+    run_case "$MEMIF_GROUP" "dataplane tunnel, ${f#*:} flows" Mpps "testpmd 5tswap, 1K flows" "IPIP, every frame checked" -- \
+      bash "$ROOT/perf/tools/pktgen_rate.sh" dataplane "${f%:*}" "$WINDOW"
+  done
+fi
+
 # ---------------------------------------------------------------- spiped
 if [ -x "$ROOT/perf/spiped/bench.sh" ]; then
   echo "== spiped (perf/spiped/bench.sh)"

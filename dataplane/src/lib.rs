@@ -17,6 +17,7 @@ pub mod control;
 pub mod limits;
 pub mod maglev;
 pub mod pipeline;
+pub mod pktgen;
 pub mod stats;
 pub mod wire;
 

@@ -8,6 +8,8 @@
 //! - `dataplane stats [--socket PATH] [--json|--prometheus]`: counters of a running instance;
 //! - `dataplane reload [--socket PATH]`: re-read the running instance's config file;
 //! - `dataplane neighbors [--socket PATH] [--json]`: next hops and their learned MACs.
+//! - `dataplane pktgen --dev DEVARGS --vip IP --backend IP ...`: templated traffic generator that
+//!   checks the forwarder's tunnelled output (see the library's `pktgen` module).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +65,67 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Send templated traffic over a DPDK port and check what the forwarder tunnels back
+    /// (exit status 1 when any check failed: wrong backend, corrupted inner packet, flow moved).
+    Pktgen(PktgenArgs),
+}
+
+#[derive(Args, Debug)]
+struct PktgenArgs {
+    /// The port: vdev devargs (`net_memif0,role=server,socket=/memif-perf.sock`) or a PCI address.
+    #[arg(long)]
+    dev: String,
+    /// EAL arguments, space separated (the port's --vdev/-a is added).
+    #[arg(long, default_value = "-l 0 --in-memory --no-pci --log-level *:warning", allow_hyphen_values = true)]
+    eal: String,
+    /// Service address(es) of the forwarder; flows use them round-robin.
+    #[arg(long = "vip", required = true)]
+    vips: Vec<std::net::Ipv4Addr>,
+    /// Backend address(es) the forwarder may tunnel to (anything else is a wrong-backend failure).
+    #[arg(long = "backend", required = true)]
+    backends: Vec<std::net::Ipv4Addr>,
+    /// Number of flows (1 to 10 000 000).
+    #[arg(long, default_value_t = 1000)]
+    flows: u32,
+    /// First source address (flow i: + i / 64512, port 1024 + i % 64512).
+    #[arg(long, default_value = "10.0.0.1")]
+    src: std::net::Ipv4Addr,
+    /// Destination port of TCP flows.
+    #[arg(long, default_value_t = 80)]
+    tcp_port: u16,
+    /// Destination port of UDP flows.
+    #[arg(long, default_value_t = 53)]
+    udp_port: u16,
+    /// Weights of the flow kinds.
+    #[arg(long, default_value = "syn=20,data=70,udp=10")]
+    mix: String,
+    /// Frame size in bytes, FCS included (64 to 1518).
+    #[arg(long, default_value_t = 64)]
+    size: u16,
+    /// Target rate in packets per second (0: as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Seconds to send (0: until --count or Ctrl-C).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Packets to send (default: no limit).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Destination MAC of the frames (the forwarder's NIC).
+    #[arg(long, default_value = "ff:ff:ff:ff:ff:ff")]
+    dst_mac: String,
+    /// Seconds to wait for the link (the memif peer).
+    #[arg(long, default_value_t = 30)]
+    link_timeout: u64,
+    /// Milliseconds to keep receiving after the last packet.
+    #[arg(long, default_value_t = 500)]
+    drain_ms: u64,
+    /// Print the final record as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No live stats lines on stderr.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +160,7 @@ fn main() -> ExitCode {
         }
         Cmd::Reload { socket } => client(&socket, "reload", OutputFormat::Table),
         Cmd::Neighbors { socket, json } => client(&socket, "neighbors", if json { OutputFormat::Json } else { OutputFormat::Table }),
+        Cmd::Pktgen(args) => return pktgen(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,4 +201,73 @@ fn run(path: PathBuf) -> Result<(), String> {
     })();
     let stopped = runtime.stop().map_err(|e| e.to_string());
     outcome.and(stopped)
+}
+
+/// `dataplane pktgen`: runs the generator on the main lcore; exit status 1 on any failed check,
+/// 2 when the run could not happen.
+fn pktgen(a: PktgenArgs) -> ExitCode {
+    use dataplane::pktgen::{engine, FlowSpace, Mix};
+    let setup = || -> Result<engine::Options, String> {
+        let mix = Mix::parse(&a.mix).map_err(|e| e.to_string())?;
+        let space = FlowSpace::new(a.flows, a.src, a.vips.clone(), a.tcp_port, a.udp_port, mix).map_err(|e| e.to_string())?;
+        let dst_mac = dataplane::config::parse_mac(&a.dst_mac)
+            .ok_or_else(|| format!("--dst-mac {:?} is not a MAC address (write 02:00:00:00:00:01)", a.dst_mac))?;
+        if !(a.duration >= 0.0 && a.duration < 1e9) {
+            return Err(format!("--duration {} is not a number of seconds", a.duration));
+        }
+        Ok(engine::Options {
+            eal: a.eal.split_whitespace().map(str::to_owned).collect(),
+            dev: a.dev.clone(),
+            space,
+            size: a.size,
+            backends: a.backends.clone(),
+            rate_pps: a.rate,
+            duration: (a.duration > 0.0).then(|| std::time::Duration::from_secs_f64(a.duration)),
+            count: a.count,
+            dst_mac: dst_mac.0,
+            link_timeout: std::time::Duration::from_secs(a.link_timeout),
+            drain: std::time::Duration::from_millis(a.drain_ms),
+            live: !a.quiet,
+        })
+    };
+    let opts = match setup() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("dataplane pktgen: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            eprintln!("dataplane pktgen: cannot handle signal {sig}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let report = match engine::run(&opts, &stop) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dataplane pktgen: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        println!(
+            "sent {} ({:.3} Mpps, {:.2} Gbps), returned correct {} ({:.3} Mpps), missing {}, foreign {}, flows seen {}/{}, latency p50 {:.1}us p99 {:.1}us p999 {:.1}us",
+            report.tx_packets, report.tx_mpps, report.tx_gbps, report.rx_packets, report.rx_mpps, report.missing,
+            report.rx_foreign, report.flows_seen, report.flows, report.latency.p50_ns as f64 / 1e3,
+            report.latency.p99_ns as f64 / 1e3, report.latency.p999_ns as f64 / 1e3
+        );
+    }
+    if report.check_failures > 0 {
+        eprintln!(
+            "dataplane pktgen: FAILED {} checks (wrong backend {}, corrupted {}, flow moved {}); first: {}",
+            report.check_failures, report.wrong_backend, report.corrupted, report.flow_moved,
+            report.first_failure.as_deref().unwrap_or("?")
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
