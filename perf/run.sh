@@ -97,19 +97,21 @@ if [ -x "$ROOT/perf/tools/pktgen_rate.sh" ]; then
 fi
 
 # ---------------------------------------------------------------- spiped
+SPIPED_JSON=""
 if [ -x "$ROOT/perf/spiped/bench.sh" ]; then
   echo "== spiped (perf/spiped/bench.sh)"
-  if bash "$ROOT/perf/spiped/bench.sh" $([ $QUICK -eq 1 ] && echo --quick) --tsv "$WORK/spiped.tsv"; then
-    cat "$WORK/spiped.tsv" >>"$RAW"
+  if BENCH_NO_BUILD=1 bash "$ROOT/perf/spiped/bench.sh" $([ $QUICK -eq 1 ] && echo --quick) >"$WORK/spiped.out" 2>"$WORK/spiped.err"; then
+    SPIPED_JSON=$(ls -t "$OUT_DIR"/spiped-*.json | head -1)
+    echo "   results: $SPIPED_JSON"
   else
-    echo "   spiped benchmark FAILED"
+    echo "   spiped benchmark FAILED: $(tail -3 "$WORK/spiped.err" | tr '\n' ' ')"
   fi
 fi
 
 # ---------------------------------------------------------------- results
-python3 - "$RAW" "$OUT_DIR/$DATE.json" "$QUICK" "$((SECONDS - T0))" <<'PY'
+python3 - "$RAW" "$OUT_DIR/$DATE.json" "$QUICK" "$((SECONDS - T0))" "$SPIPED_JSON" <<'PY'
 import json, statistics, subprocess, sys, datetime, platform
-raw, out, quick, dur = sys.argv[1], sys.argv[2], sys.argv[3] == "1", float(sys.argv[4])
+raw, out, quick, dur, spj = sys.argv[1], sys.argv[2], sys.argv[3] == "1", float(sys.argv[4]), sys.argv[5]
 cases, order, cal = {}, [], []
 for line in open(raw):
     g, n, u, a, note, v, c0, c1 = (line.rstrip("\n").split("\t") + [""] * 8)[:8]
@@ -132,6 +134,27 @@ for c in cases.values():
 for c in cases.values():
     a = cases.get((c["group"], c["anchor"])) if c["anchor"] else None
     c["ratio"] = (c["median"] / a["median"]) if a and a["median"] and c["median"] is not None else None
+# spiped cells come from perf/spiped/bench.sh's own JSON (it runs its own 5 repetitions, idle
+# waits and calibration); the anchor of every spiped row is Debian's spiped in the same run.
+if spj:
+    sp = json.load(open(spj))
+    slow = bool(sp["meta"].get("slow_period"))
+    for metric, group, unit in (("mbps", "spiped: one stream", "MB/s"),
+                                ("conns_per_s", "spiped: sequential connections", "conn/s"),
+                                ("kib_per_conn", "spiped: memory per idle connection pair", "KiB")):
+        base = sp["paths"].get("debian", {}).get(metric, {}).get("median")
+        for key, path in sp["paths"].items():
+            m = path.get(metric)
+            if not m or m.get("median") is None:
+                continue
+            anchor = None if key == "debian" else "Debian spiped (PFS)"
+            cases[(group, path["label"])] = {
+                "group": group, "name": "Debian spiped (PFS)" if key == "debian" else path["label"],
+                "unit": unit, "anchor": anchor, "note": f"n={m.get('n')}", "runs": [],
+                "median": m["median"], "min": m.get("min"), "max": m.get("max"), "slow": slow,
+                "calibration_s": [sp["meta"].get("calib_before"), sp["meta"].get("calib_after")],
+                "ratio": (m["median"] / base) if base and key != "debian" else None}
+            order.append((group, path["label"]))
 def sh(cmd):
     try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
     except Exception: return "?"

@@ -583,10 +583,12 @@ mod tests {
     /// `spiped --help` and `spipe --help`, so neither can drift from the other.
     #[test]
     fn docs_table_matches_help() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/spiped-cli.md");
-        let doc = std::fs::read_to_string(path).expect("docs/spiped-cli.md");
-        assert_eq!(doc_flags(&doc, "## spiped flags"), help_flags::<SpipedArgs>(), "spiped table vs --help");
-        assert_eq!(doc_flags(&doc, "## spipe flags"), help_flags::<SpipeArgs>(), "spipe table vs --help");
+        for file in ["docs/spiped-cli.md", "README.md"] {
+            let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
+            let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(doc_flags(&doc, "## spiped flags"), help_flags::<SpipedArgs>(), "{file}: spiped table vs --help");
+            assert_eq!(doc_flags(&doc, "## spipe flags"), help_flags::<SpipeArgs>(), "{file}: spipe table vs --help");
+        }
     }
 
     /// clap's own consistency checks on both commands.

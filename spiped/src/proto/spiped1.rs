@@ -1,6 +1,6 @@
 //! spiped 1.x, byte for byte (`--protocol spiped1`): lets either end be Colin Percival's spiped.
 //!
-//! Contract (the full description with byte layouts is docs/PROTOCOL-spiped1.md):
+//! Contract (the full description with byte layouts is docs/PROTOCOL.md (part 2)):
 //! - Both sides send their 32-byte nonce at once ([`start`] queues it); neither waits for the
 //!   peer's nonce first.
 //! - The client (initiator) sends message 2 = y_C || HMAC(dhmac_C, y_C) once it has the server's

@@ -11,7 +11,7 @@
 //! Why OpenSSL and not crypto-bigint: ring has no public bignum API, and crypto-bigint 0.7's
 //! constant-time `pow_bounded_exp` measured 1.0-1.6 ms per 259-bit modexp here against 0.3-0.5 ms
 //! for OpenSSL's, which would leave our PFS handshake (two modexps per side) well below the
-//! 472 connections/s of Debian's spiped (docs/PROTOCOL-spiped1.md, "Why these crates").
+//! 472 connections/s of Debian's spiped (docs/PROTOCOL.md part 2, "Why these crates").
 //!
 //! Validation of a received y is the caller's job (MAC first, then [`is_below_prime`], then the
 //! `-g` check), so that no modexp ever runs on unauthenticated input.

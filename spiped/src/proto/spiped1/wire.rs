@@ -4,7 +4,7 @@
 //! `check_len` proves that no accessor can panic, `new_checked` does both; everything read from
 //! the network goes through `new_checked`. Getters need `T: AsRef<[u8]>`, setters
 //! `T: AsMut<[u8]>`. Nothing here does cryptography; the views only name the byte ranges of
-//! docs/PROTOCOL-spiped1.md so that no other code uses a magic offset.
+//! docs/PROTOCOL.md (part 2) so that no other code uses a magic offset.
 
 /// Length of each side's handshake nonce (message 1 and 1').
 pub const NONCE_LEN: usize = 32;
