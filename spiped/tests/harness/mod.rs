@@ -27,7 +27,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use ring::digest::{digest, Context, SHA256};
 use spiped::proto::native::wire;
 
 /// Upper bound for "a daemon comes up" and similar waits. Generous because the machine running
@@ -346,13 +346,13 @@ impl Stream {
 
 /// Hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    digest(&SHA256, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> String {
     let mut f = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut h = Sha256::new();
+    let mut h = Context::new(&SHA256);
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = f.read(&mut buf).expect("read");
@@ -361,7 +361,7 @@ pub fn sha256_file(path: &Path) -> String {
         }
         h.update(&buf[..n]);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    h.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `len` bytes of `Stream { seed }` to `path`.
