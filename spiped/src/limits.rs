@@ -56,8 +56,8 @@ pub const BUF_POOL_MAX: usize = 32;
 /// bytes (spiped1: 288); this bounds a broken core rather than a peer.
 pub const HANDSHAKE_BUF: usize = 4 * 1024;
 
-/// Accepted sockets waiting in one worker's hand-off channel. When full, the acceptor waits
-/// (the kernel backlog holds further connections), so nothing queues without bound.
+/// Accepted sockets waiting in one worker's hand-off channel. When full, the acceptor serves
+/// the socket on its own worker instead (it never blocks), so nothing queues without bound.
 pub const ACCEPT_QUEUE: usize = 256;
 
 /// Minimum time between two "Maximum number of connections reached" warnings, so a cap that is

@@ -1,7 +1,12 @@
 //! The listening socket, the `-n` cap, signals and re-resolution.
 //!
-//! Contract: [`serve`] accepts connections on its own mio loop and hands each to a worker thread
-//! over a bounded channel. At `-n` open connections it stops calling accept() (further clients
+//! Contract: [`serve`] accepts connections on the calling thread, which also runs one of the
+//! workers: the listener and signals are registered in that worker's `Poll`. Each accepted
+//! socket goes to the least loaded worker (connections handed over and not yet closed), this
+//! thread's own on a tie, so that sequential or light traffic never crosses threads (no
+//! channel send, no wake-up of another thread per connection: on a busy machine every such
+//! wake-up can wait for a time slice), while concurrent connections still spread over all
+//! `--threads` workers; the others get theirs over a bounded channel and a waker. At `-n` open connections it stops calling accept() (further clients
 //! wait in the kernel backlog) and warns, as spiped does; it resumes when a worker reports a
 //! closed connection. SIGTERM closes the listening socket and returns once the last connection
 //! ended; SIGINT returns at once. The target is re-resolved every `-r` seconds on a separate
@@ -10,27 +15,27 @@
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{bounded, Sender};
+use crossbeam::channel::{bounded, Sender, TrySendError};
 use mio::net::{TcpListener, UnixListener};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Interest, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::stream::Stream;
-use super::worker::Worker;
+use super::worker::{Worker, RESERVED_TOKENS};
 use super::Shared;
 use crate::addr::{Address, Target};
 use crate::cli::Mode;
 use crate::limits::{ACCEPT_QUEUE, CAP_WARN_INTERVAL, LISTEN_BACKLOG};
 
-const LISTENER: Token = Token(0);
-const SIGNALS: Token = Token(1);
-const WAKER: Token = Token(2);
+// In the range the worker leaves to us (`RESERVED_TOKENS..usize::MAX`).
+const LISTENER: Token = Token(RESERVED_TOKENS);
+const SIGNALS: Token = Token(RESERVED_TOKENS + 1);
 /// Back-off after accept() fails for lack of file descriptors or memory.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -153,15 +158,18 @@ pub fn signals() -> io::Result<Signals> {
 /// Runs the daemon until SIGTERM has drained it or SIGINT. `signals` comes from [`signals`].
 pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg: AcceptorConfig) -> io::Result<Exit> {
     let mut listener = Some(listener);
-    let mut poll = Poll::new()?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    shared.set_acceptor_waker(waker);
+    // Worker 0 runs here, between accepts; its waker is how the others report closed
+    // connections.
+    let mut local = Worker::new(cfg.mode, shared.clone(), None)?;
+    local.host_acceptor();
+    let local_load = local.share_load();
+    shared.set_acceptor_waker(local.waker());
 
-    let mut workers: Vec<(Sender<Stream>, Arc<Waker>)> = Vec::new();
-    for i in 0..cfg.threads.max(1) {
+    let mut workers: Vec<(Sender<Stream>, Arc<Waker>, Arc<AtomicUsize>)> = Vec::new();
+    for i in 1..cfg.threads.max(1) {
         let (tx, rx) = bounded(ACCEPT_QUEUE);
-        let w = Worker::new(cfg.mode, shared.clone(), Some(rx))?;
-        workers.push((tx, w.waker()));
+        let mut w = Worker::new(cfg.mode, shared.clone(), Some(rx))?;
+        workers.push((tx, w.waker(), w.share_load()));
         std::thread::Builder::new().name(format!("spiped-worker-{i}")).spawn(move || {
             if let Err(e) = w.run() {
                 tracing::error!("worker event loop failed: {e}; exiting");
@@ -188,27 +196,20 @@ pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg:
         })?;
     }
 
-    poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+    local.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
     if let Some(l) = listener.as_mut() {
-        poll.registry().register(l.source(), LISTENER, Interest::READABLE)?;
+        local.registry().register(l.source(), LISTENER, Interest::READABLE)?;
     }
 
-    let mut events = Events::with_capacity(64);
     let mut pending = true; // try accept() once at start: clients may already be queued
     let mut draining = false;
     let mut at_cap = false;
     let mut last_cap_warning: Option<Instant> = None;
     let mut retry_at: Option<Instant> = None;
-    let mut next_worker = 0usize;
     loop {
-        let timeout = retry_at.map(|t| t.saturating_duration_since(Instant::now()));
-        match poll.poll(&mut events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        for ev in events.iter() {
-            match ev.token() {
+        local.turn_until(retry_at)?;
+        for token in local.take_foreign() {
+            match token {
                 LISTENER => pending = true,
                 SIGNALS => {
                     for sig in signals.pending() {
@@ -250,12 +251,38 @@ pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg:
             match l.accept() {
                 Ok(stream) => {
                     shared.active.fetch_add(1, Ordering::AcqRel);
-                    let (tx, w) = &workers[next_worker];
-                    next_worker = (next_worker + 1) % workers.len();
-                    if tx.send(stream).is_err() {
-                        return Err(io::Error::other("a worker thread exited"));
+                    // Least loaded worker; ours on a tie (min_by_key keeps the first minimum).
+                    let mine = local_load.load(Ordering::Acquire);
+                    let other = workers
+                        .iter()
+                        .map(|w| (w.2.load(Ordering::Acquire), w))
+                        .min_by_key(|(load, _)| *load)
+                        .filter(|(load, _)| *load < mine);
+                    // Never block here: this thread serves connections too. A worker whose
+                    // queue is full (it is stuck) leaves the socket to us.
+                    let stream = match other {
+                        Some((_, (tx, w, load))) => {
+                            load.fetch_add(1, Ordering::AcqRel);
+                            match tx.try_send(stream) {
+                                Ok(()) => {
+                                    w.wake()?;
+                                    None
+                                }
+                                Err(TrySendError::Full(s)) => {
+                                    load.fetch_sub(1, Ordering::AcqRel);
+                                    Some(s)
+                                }
+                                Err(TrySendError::Disconnected(_)) => {
+                                    return Err(io::Error::other("a worker thread exited"));
+                                }
+                            }
+                        }
+                        None => Some(stream),
+                    };
+                    if let Some(stream) = stream {
+                        local_load.fetch_add(1, Ordering::AcqRel);
+                        local.adopt(stream);
                     }
-                    w.wake()?;
                     if cfg.once {
                         draining = true;
                     }
@@ -272,7 +299,7 @@ pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg:
         }
         if draining {
             if let Some(mut l) = listener.take() {
-                let _ = poll.registry().deregister(l.source());
+                let _ = local.registry().deregister(l.source());
                 drop(l); // close: new clients are refused now
             }
             if shared.active.load(Ordering::Acquire) == 0 {

@@ -1,8 +1,9 @@
 //! The I/O layer: mio event loops that move bytes and timers between sockets and a protocol core.
 //!
 //! Shape: one acceptor loop ([`acceptor`]) owns the listening socket, the signals and the `-n`
-//! cap, and hands each accepted socket over a bounded channel to one of N [`worker::Worker`]
-//! threads (round robin). A worker owns its connections outright ([`conn`]): no locks on the
+//! cap; it runs the first of N [`worker::Worker`]s on its own thread and gives each accepted
+//! socket to the least loaded worker (its own on a tie, so light traffic never crosses
+//! threads; the others get theirs over a bounded channel). A worker owns its connections outright ([`conn`]): no locks on the
 //! data path, fixed buffers, backpressure through TCP. `spipe` runs one worker on the current
 //! thread with a single connection ([`spipe`]).
 //!

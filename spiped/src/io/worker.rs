@@ -1,19 +1,21 @@
 //! One event-loop thread: owns its connections, their sockets, timers and buffers.
 //!
 //! Contract: a worker never blocks except in `poll`. New sockets arrive over a bounded channel
-//! and a [`Waker`]; each connection is driven only by events on its own sockets, its `-o`
+//! and a [`Waker`], or (in the acceptor's own worker) straight through [`Worker::adopt`]; the
+//! acceptor registers its listener and signals in that worker's `Poll` under tokens from
+//! [`RESERVED_TOKENS`] up, which [`Worker::turn_until`] leaves to it. Each connection is driven only by events on its own sockets, its `-o`
 //! deadline, or (when it used up its budget) a re-queue after the other ready connections, so
 //! one fast stream cannot starve the rest. Nothing is allocated per record: the two scratch
 //! buffers are the worker's, and per-connection buffers come from its pool.
 
 use std::collections::BTreeSet;
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::Receiver;
-use mio::{Events, Poll, Token, Waker};
+use mio::{Events, Poll, Registry, Token, Waker};
 
 use super::buf::BufPool;
 use super::conn::{Conn, Cx, Status, Which};
@@ -24,6 +26,10 @@ use crate::cli::Mode;
 use crate::limits::IO_BUF;
 
 const WAKER: Token = Token(usize::MAX);
+/// Tokens from here up are not connections: [`WAKER`], and whatever the acceptor registers in
+/// the worker it runs itself (listener, signals), handed back by [`Worker::take_foreign`].
+/// Connection tokens are `2 * slot (+ 1)`, far below.
+pub(crate) const RESERVED_TOKENS: usize = usize::MAX - 15;
 /// Events fetched per `poll` call.
 const EVENTS: usize = 256;
 
@@ -46,6 +52,14 @@ pub struct Worker {
     rng: ring::rand::SystemRandom,
     intake: Option<Receiver<Stream>>,
     last_outcome: Option<Result<(), ConnError>>,
+    /// Connections handed to this worker and not yet closed, if an acceptor balances load
+    /// with it (it increments, we decrement when one closes).
+    load: Option<Arc<AtomicUsize>>,
+    /// The acceptor runs this worker on its own thread: it re-checks the `-n` cap and the drain
+    /// after every turn, so a closed connection needs no wake-up.
+    hosts_acceptor: bool,
+    /// Events on reserved tokens from the last turn, for the acceptor.
+    foreign: Vec<Token>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -77,12 +91,38 @@ impl Worker {
             rng: ring::rand::SystemRandom::new(),
             intake,
             last_outcome: None,
+            load: None,
+            hosts_acceptor: false,
+            foreign: Vec::new(),
         })
     }
 
     /// Wakes this worker from another thread (after sending it a socket).
     pub fn waker(&self) -> Arc<Waker> {
         self.waker.clone()
+    }
+
+    /// The counter an acceptor uses to balance connections across workers: it adds one per
+    /// socket it hands over, the worker subtracts one per connection that ends.
+    pub fn share_load(&mut self) -> Arc<AtomicUsize> {
+        self.load.get_or_insert_with(|| Arc::new(AtomicUsize::new(0))).clone()
+    }
+
+    /// Marks this worker as run by the acceptor on its own thread (see [`Worker::turn_until`]):
+    /// closing a connection then does not wake the acceptor, which looks after every turn.
+    pub fn host_acceptor(&mut self) {
+        self.hosts_acceptor = true;
+    }
+
+    /// The registry of this worker's `Poll`, for the acceptor's own sources (tokens at or
+    /// above [`RESERVED_TOKENS`], except `usize::MAX`).
+    pub fn registry(&self) -> &Registry {
+        self.poll.registry()
+    }
+
+    /// Events on the acceptor's tokens seen in the last turn.
+    pub fn take_foreign(&mut self) -> Vec<Token> {
+        std::mem::take(&mut self.foreign)
     }
 
     /// Connections currently open.
@@ -138,7 +178,12 @@ impl Worker {
             Err(e) => tracing::warn!(conn = id, "connection failed: {e}"),
         }
         self.shared.active.fetch_sub(1, Ordering::AcqRel);
-        self.shared.notify_acceptor();
+        if let Some(load) = &self.load {
+            load.fetch_sub(1, Ordering::AcqRel);
+        }
+        if !self.hosts_acceptor {
+            self.shared.notify_acceptor();
+        }
         self.last_outcome = Some(outcome);
     }
 
@@ -201,12 +246,20 @@ impl Worker {
 
     /// One round: wait for events (or the next deadline), then serve them.
     pub fn turn(&mut self) -> io::Result<()> {
+        self.turn_until(None)
+    }
+
+    /// One round that also returns by `wake_at` (the acceptor's accept retry). Events on
+    /// reserved tokens are collected for [`Worker::take_foreign`].
+    pub fn turn_until(&mut self, wake_at: Option<Instant>) -> io::Result<()> {
         let now = Instant::now();
+        let next = self.timers.first().map(|&(d, _)| d).into_iter().chain(wake_at).min();
         let timeout = if !self.requeue.is_empty() {
             Some(Duration::ZERO)
         } else {
-            self.timers.first().map(|&(d, _)| d.saturating_duration_since(now))
+            next.map(|d| d.saturating_duration_since(now))
         };
+        self.foreign.clear();
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -220,6 +273,10 @@ impl Worker {
             let t = ev.token();
             if t == WAKER {
                 woken = true;
+                continue;
+            }
+            if t.0 >= RESERVED_TOKENS {
+                self.foreign.push(t);
                 continue;
             }
             let idx = t.0 / 2;
