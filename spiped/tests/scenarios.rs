@@ -248,6 +248,56 @@ fn half_close_through_slow_echo() {
     stop_cleanly(vec![&mut d]);
 }
 
+/// ssh ends a ProxyCommand by closing its stdin and sending SIGHUP at once. spipe must not die
+/// on the signal before its close record left: it finishes the connection (close record out,
+/// the peer's in), exits 0, and `-d` sees a clean end, not a truncation.
+#[test]
+fn spipe_sighup_right_after_stdin_eof_ends_cleanly() {
+    use std::process::Stdio;
+    let dir = TempDir::new("s-hup");
+    let key = write_key(&dir, "key");
+    let echo = EchoServer::start(None);
+    let pd = free_port();
+    let k = key.to_str().unwrap();
+    let mut d = Daemon::spiped(&dir, "d", &["-d", "-s", &addr(pd), "-t", &addr(echo.port), "-k", k]);
+    wait_for_port(pd, T);
+    for round in 0..5 {
+        let mut child = Command::new(bin("spipe"))
+            .args(["-t", &addr(pd), "-k", k])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn spipe");
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        stdin.write_all(b"ping").unwrap();
+        let mut got = [0u8; 4];
+        stdout.read_exact(&mut got).unwrap(); // the connection is up
+        assert_eq!(&got, b"ping");
+        drop(stdin);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGHUP).unwrap();
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if t0.elapsed() > T {
+                let _ = child.kill();
+                panic!("round {round}: spipe did not exit after SIGHUP");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(status.success(), "round {round}: spipe exited with {status} after SIGHUP: {err}");
+        assert!(t0.elapsed() < Duration::from_secs(2), "round {round}: the clean end waited for the grace period");
+    }
+    stop_cleanly(vec![&mut d]);
+    let log = d.log();
+    assert!(!log.contains("truncat"), "-d saw a truncation:\n{log}");
+}
+
 /// spiped test 04 (second half): spipe to a target nobody listens on exits 1 promptly with a
 /// message naming the target; the same for a UNIX socket that does not exist.
 #[test]

@@ -2,13 +2,14 @@
 //!
 //! Contract: [`serve`] accepts connections on the calling thread, which also runs one of the
 //! workers: the listener and signals are registered in that worker's `Poll`. Each accepted
-//! socket goes to the least loaded worker (connections handed over and not yet closed), this
-//! thread's own on a tie, so that sequential or light traffic never crosses threads (no
+//! socket stays on this thread's worker unless it has [`HANDOFF_SLACK`] more open connections
+//! than the least loaded worker, so that sequential or light traffic never crosses threads (no
 //! channel send, no wake-up of another thread per connection: on a busy machine every such
 //! wake-up can wait for a time slice), while concurrent connections still spread over all
-//! `--threads` workers; the others get theirs over a bounded channel and a waker. At `-n` open connections it stops calling accept() (further clients
-//! wait in the kernel backlog) and warns, as spiped does; it resumes when a worker reports a
-//! closed connection. SIGTERM closes the listening socket and returns once the last connection
+//! `--threads` workers; the others get theirs over a bounded channel and a waker. At `-n` open
+//! connections it stops calling accept() (further clients wait in the kernel backlog) and
+//! warns, as spiped does; it resumes when a worker reports a closed connection (workers wake
+//! the acceptor only while it waits for that: at the cap or draining). SIGTERM closes the listening socket and returns once the last connection
 //! ended; SIGINT returns at once. The target is re-resolved every `-r` seconds on a separate
 //! thread, keeping the previous addresses when a lookup fails.
 
@@ -31,7 +32,7 @@ use super::worker::{Worker, RESERVED_TOKENS};
 use super::Shared;
 use crate::addr::{Address, Target};
 use crate::cli::Mode;
-use crate::limits::{ACCEPT_QUEUE, CAP_WARN_INTERVAL, LISTEN_BACKLOG};
+use crate::limits::{ACCEPT_QUEUE, CAP_WARN_INTERVAL, HANDOFF_SLACK, LISTEN_BACKLOG};
 
 // In the range the worker leaves to us (`RESERVED_TOKENS..usize::MAX`).
 const LISTENER: Token = Token(RESERVED_TOKENS);
@@ -234,7 +235,13 @@ pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg:
             pending = true;
         }
         while pending && !draining && retry_at.is_none() {
-            let active = shared.active.load(Ordering::Acquire);
+            let mut active = shared.active.load(Ordering::SeqCst);
+            if cfg.max_conns.is_some_and(|cap| active >= cap) {
+                // Ask the workers to wake us on a close, then look again (a close between the
+                // load above and the flag would otherwise go unnoticed).
+                shared.set_acceptor_waiting(true);
+                active = shared.active.load(Ordering::SeqCst);
+            }
             if cfg.max_conns.is_some_and(|cap| active >= cap) {
                 if !at_cap && last_cap_warning.is_none_or(|t| t.elapsed() >= CAP_WARN_INTERVAL) {
                     tracing::warn!(
@@ -247,17 +254,18 @@ pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg:
                 break;
             }
             at_cap = false;
+            shared.set_acceptor_waiting(false);
             let Some(l) = listener.as_ref() else { break };
             match l.accept() {
                 Ok(stream) => {
                     shared.active.fetch_add(1, Ordering::AcqRel);
-                    // Least loaded worker; ours on a tie (min_by_key keeps the first minimum).
+                    // The least loaded worker, if ours has HANDOFF_SLACK more than it.
                     let mine = local_load.load(Ordering::Acquire);
                     let other = workers
                         .iter()
                         .map(|w| (w.2.load(Ordering::Acquire), w))
                         .min_by_key(|(load, _)| *load)
-                        .filter(|(load, _)| *load < mine);
+                        .filter(|(load, _)| load + HANDOFF_SLACK <= mine);
                     // Never block here: this thread serves connections too. A worker whose
                     // queue is full (it is stuck) leaves the socket to us.
                     let stream = match other {
@@ -298,11 +306,12 @@ pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg:
             }
         }
         if draining {
+            shared.set_acceptor_waiting(true);
             if let Some(mut l) = listener.take() {
                 let _ = local.registry().deregister(l.source());
                 drop(l); // close: new clients are refused now
             }
-            if shared.active.load(Ordering::Acquire) == 0 {
+            if shared.active.load(Ordering::SeqCst) == 0 {
                 return Ok(Exit::Drained);
             }
         }

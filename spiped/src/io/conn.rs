@@ -404,6 +404,8 @@ impl Conn {
                 }
             }
             if !side.readable {
+                // About to wait for the peer: do what does not need its answer now.
+                hs.precompute()?;
                 return Ok(false);
             }
             let spare = self.dec_in.spare(IO_BUF, cx.pool);
@@ -453,9 +455,21 @@ impl Conn {
         pool: &mut BufPool,
         err: fn(io::Error) -> ConnError,
     ) -> Result<(), ConnError> {
+        Self::write_or_stash_with(side, bytes, out, pool, err, Stream::write)
+    }
+
+    /// [`Self::write_or_stash`] with the write call chosen by the caller.
+    fn write_or_stash_with(
+        side: &mut Side,
+        bytes: &[u8],
+        out: &mut Buf,
+        pool: &mut BufPool,
+        err: fn(io::Error) -> ConnError,
+        write: fn(&mut Stream, &[u8]) -> io::Result<usize>,
+    ) -> Result<(), ConnError> {
         let mut pos = 0;
         while pos < bytes.len() && side.writable {
-            match side.stream.write(&bytes[pos..]) {
+            match write(&mut side.stream, &bytes[pos..]) {
                 Ok(n) => pos += n,
                 Err(e) if is_would_block(&e) => side.writable = false,
                 Err(e) if is_interrupted(&e) => {}
@@ -498,7 +512,15 @@ impl Conn {
                 if !self.enc_close_queued {
                     self.enc_close_queued = true;
                     if let Some(n) = tx.seal_close(cx.cipher)? {
-                        Self::write_or_stash(cipher, &cx.cipher[..n], &mut self.enc_out, cx.pool, ConnError::CipherIo)?;
+                        // The FIN follows at once (next loop round), in the same segment.
+                        Self::write_or_stash_with(
+                            cipher,
+                            &cx.cipher[..n],
+                            &mut self.enc_out,
+                            cx.pool,
+                            ConnError::CipherIo,
+                            Stream::write_before_fin,
+                        )?;
                         continue;
                     }
                 }

@@ -19,7 +19,7 @@ pub mod stream;
 pub mod worker;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::addr::Target;
@@ -49,6 +49,7 @@ pub struct Shared {
     targets: Mutex<Arc<[Target]>>,
     next_id: AtomicU64,
     acceptor: OnceLock<Arc<mio::Waker>>,
+    acceptor_waiting: AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -72,6 +73,7 @@ impl Shared {
             targets: Mutex::new(targets.into()),
             next_id: AtomicU64::new(1),
             acceptor: OnceLock::new(),
+            acceptor_waiting: AtomicBool::new(false),
         }
     }
 
@@ -94,8 +96,22 @@ impl Shared {
         let _ = self.acceptor.set(w);
     }
 
-    /// Tells the acceptor a connection ended (it may resume accepting, or finish draining).
+    /// The acceptor says whether it waits for connections to end (at the `-n` cap, or
+    /// draining after SIGTERM). Only then do closes on other workers wake it.
+    ///
+    /// Ordering: the acceptor sets the flag and then re-reads `active`; a worker decrements
+    /// `active` and then reads the flag. Both with `SeqCst`, so at least one of them sees the
+    /// other's write and no wake-up is lost.
+    pub(crate) fn set_acceptor_waiting(&self, waiting: bool) {
+        self.acceptor_waiting.store(waiting, Ordering::SeqCst);
+    }
+
+    /// Tells the acceptor a connection ended, if it is waiting for that (see
+    /// [`Shared::set_acceptor_waiting`]). Call after decrementing `active`.
     pub(crate) fn notify_acceptor(&self) {
+        if !self.acceptor_waiting.load(Ordering::SeqCst) {
+            return;
+        }
         if let Some(w) = self.acceptor.get() {
             let _ = w.wake();
         }

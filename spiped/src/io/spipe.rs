@@ -8,6 +8,12 @@
 //!
 //! Exit status: 0 when the connection ended cleanly (or the reader of stdout went away);
 //! otherwise the [`ConnError`] is returned and the binary prints it and exits 1.
+//!
+//! SIGHUP: ssh sends it to its ProxyCommand as soon as a session is over, usually just after
+//! closing our stdin, so dying at once (the default action, and what spiped's spipe does) races
+//! with sending the close record, and the server logs a truncation for every clean logout.
+//! spipe instead carries on with the normal end (stdin's EOF → close record → the peer's close)
+//! for at most [`SPIPE_HANGUP_GRACE`], then exits 0 with what it had.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -20,7 +26,7 @@ use super::stream::Stream;
 use super::worker::Worker;
 use super::Shared;
 use crate::cli::Mode;
-use crate::limits::SPIPE_COPY_BUF;
+use crate::limits::{SPIPE_COPY_BUF, SPIPE_HANGUP_GRACE};
 
 /// Why `spipe` failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +42,7 @@ pub enum SpipeError {
 enum Event {
     Engine(io::Result<Option<Result<(), ConnError>>>),
     Stdout(io::Result<()>),
+    Hangup,
 }
 
 fn copy(mut from: impl Read, mut to: impl Write) -> io::Result<()> {
@@ -62,6 +69,13 @@ pub fn run(shared: Arc<Shared>) -> Result<(), SpipeError> {
 
     let (tx, rx) = mpsc::channel();
     let tx_engine = tx.clone();
+    let tx_hangup = tx.clone();
+    let mut hangups = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    std::thread::Builder::new().name("spipe-signals".into()).spawn(move || {
+        if hangups.forever().next().is_some() {
+            let _ = tx_hangup.send(Event::Hangup);
+        }
+    })?;
     std::thread::Builder::new()
         .name("spipe-engine".into())
         .spawn(move || {
@@ -93,8 +107,24 @@ pub fn run(shared: Arc<Shared>) -> Result<(), SpipeError> {
     // wins: when it fails, our end of the pair may also see a reset, which is only a symptom.
     let mut engine: Option<Option<Result<(), ConnError>>> = None;
     let mut stdout: Option<io::Result<()>> = None;
+    let mut deadline: Option<std::time::Instant> = None;
     while engine.is_none() || stdout.is_none() {
-        match rx.recv() {
+        let event = match deadline {
+            None => rx.recv().map_err(|_| ()),
+            Some(d) => match rx.recv_timeout(d.saturating_duration_since(std::time::Instant::now())) {
+                Ok(e) => Ok(e),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    tracing::debug!("SIGHUP: the connection did not end within {SPIPE_HANGUP_GRACE:?}; exiting");
+                    return Ok(());
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+            },
+        };
+        match event {
+            Ok(Event::Hangup) => {
+                tracing::debug!("SIGHUP: finishing the connection (at most {SPIPE_HANGUP_GRACE:?})");
+                deadline.get_or_insert(std::time::Instant::now() + SPIPE_HANGUP_GRACE);
+            }
             Ok(Event::Engine(r)) => {
                 let r = r?;
                 if let Some(Err(e)) = r {

@@ -66,6 +66,17 @@ impl Stream {
         }
     }
 
+    /// Writes `buf` as the last bytes before [`Stream::shutdown_write`]: on TCP with MSG_MORE,
+    /// so the kernel holds them for the FIN and both leave in one segment (the peer wakes once
+    /// for the close record and the end of stream, not twice). The caller must shut down (or
+    /// write again) right after; the hint only ever delays bytes until then.
+    pub fn write_before_fin(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => SockRef::from(&*s).send_with_flags(buf, nix::libc::MSG_MORE | nix::libc::MSG_NOSIGNAL),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
     /// Half-closes the sending direction. ENOTCONN (the peer already went away) is not an error,
     /// as in spiped.
     pub fn shutdown_write(&self) -> io::Result<()> {

@@ -177,7 +177,8 @@ impl Worker {
             Ok(()) => tracing::debug!(conn = id, "connection closed"),
             Err(e) => tracing::warn!(conn = id, "connection failed: {e}"),
         }
-        self.shared.active.fetch_sub(1, Ordering::AcqRel);
+        // SeqCst: pairs with the acceptor's flag store (see `Shared::set_acceptor_waiting`).
+        self.shared.active.fetch_sub(1, Ordering::SeqCst);
         if let Some(load) = &self.load {
             load.fetch_sub(1, Ordering::AcqRel);
         }

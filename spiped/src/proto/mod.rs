@@ -95,7 +95,16 @@ pub trait Handshake: Send {
     /// True once both sides are authenticated and traffic keys exist, and nothing of the
     /// handshake is left to send.
     fn is_done(&self) -> bool;
-    /// The traffic phase. Errors with [`HandshakeError::NotFinished`] if called early.
+    /// Does work that does not depend on the peer's next message ahead of need (the native
+    /// initiator's X25519 public key). The I/O layer calls it after sending what `write_to`
+    /// gave it, when it is about to wait for the peer; skipping it only moves the work to
+    /// when it is needed. Idempotent.
+    fn precompute(&mut self) -> Result<(), HandshakeError> {
+        Ok(())
+    }
+    /// The traffic phase. Errors with [`HandshakeError::NotFinished`] if called early. Call it
+    /// after the last handshake bytes were sent: it may do the final key agreement (the native
+    /// responder does), and fails if that does.
     fn into_transport(self: Box<Self>) -> Result<Box<dyn Transport>, HandshakeError>;
 }
 

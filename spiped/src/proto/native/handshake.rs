@@ -6,10 +6,20 @@
 //!                       (both sent at once; they cross in flight)
 //! KeyShare_I {flags, suites, [X25519 pub], MAC_I} ──►
 //!                                           verify MAC_I (first check; no X25519 before it)
-//!                                           apply -g, pick suite, X25519, derive keys: done
+//!                                           apply -g, pick suite, X25519 public key: done
 //!                                          ◄── KeyShare_R {flags, suite, [X25519 pub], MAC_R}
 //! verify MAC_R, check suite, apply -g, X25519, derive keys: done
+//!                                           (after KeyShare_R is sent) X25519, derive keys
 //! ```
+//!
+//! Where the X25519 work sits is chosen for latency; it changes no byte on the wire. The
+//! initiator computes its public key in [`Handshake::precompute`], which the I/O layer calls
+//! after sending Hello_I while it waits for Hello_R (if it never calls it, the key is computed
+//! when needed). The responder's KeyShare_R (its public key and MAC_R) does not depend on the
+//! shared secret, so it queues KeyShare_R first and computes the agreement and traffic keys in
+//! [`Handshake::into_transport`], which the I/O layer calls after the message left: the two
+//! agreements run at the same time on the two hosts instead of one after the other. A peer
+//! share of small order is therefore refused by `into_transport`, not by `read_from`.
 //!
 //! States are an enum ([`State`]) replaced as a whole on every message, so a stale state cannot
 //! be reused; a failed handshake stays failed. Input is buffered only up to the end of the
@@ -37,8 +47,8 @@ use crate::key::PreSharedKey;
 struct ExpectHello {
     /// Our X25519 private key (`None` with `-f`). Drawing it costs no scalar multiplication.
     ephemeral: Option<EphemeralPrivateKey>,
-    /// The initiator's public key, computed at start (it has to send it anyway). The responder
-    /// computes its own only after MAC_I verified.
+    /// The initiator's public key, computed by `precompute` while Hello_R is in flight (or on
+    /// demand). The responder computes its own only after MAC_I verified.
     public: Option<[u8; SHARE_LEN]>,
 }
 
@@ -54,12 +64,30 @@ struct ExpectKeyShare {
     offered: [Suite; 2],
 }
 
-/// Keys derived, peer verified.
+/// Peer verified; traffic keys derived or about to be.
 struct Done {
     suite: Suite,
-    secrets: TrafficSecrets,
+    keys: Keys,
     forward_secret: bool,
     proof: PeerVerified,
+}
+
+/// The traffic keys of a finished handshake.
+enum Keys {
+    Derived(TrafficSecrets),
+    /// Responder with PFS: the agreement and key derivation wait for `into_transport`, so that
+    /// KeyShare_R leaves first (see the module docs).
+    AfterSend(Box<PendingAgreement>),
+}
+
+/// What the responder needs to finish the key schedule after sending KeyShare_R.
+struct PendingAgreement {
+    ephemeral: EphemeralPrivateKey,
+    peer: [u8; SHARE_LEN],
+    nonce_i: [u8; NONCE_LEN],
+    nonce_r: [u8; NONCE_LEN],
+    /// SHA-256 of the whole handshake transcript.
+    th: [u8; 32],
 }
 
 enum State {
@@ -156,21 +184,27 @@ impl NativeHandshake {
             #[cfg(test)]
             dh_ops: 0,
         };
-        let public = match (cfg.role, &ephemeral) {
-            (Role::Initiator, Some(e)) => {
-                hs.count_dh();
-                Some(public_key(e)?)
-            }
-            _ => None,
-        };
         HelloRepr {
             role: cfg.role,
             nonce,
         }
         .emit(&mut hs.hello);
         hs.out.extend_from_slice(&hs.hello);
-        hs.state = State::ExpectHello(ExpectHello { ephemeral, public });
+        hs.state = State::ExpectHello(ExpectHello { ephemeral, public: None });
         Ok(hs)
+    }
+
+    /// Initiator: computes the X25519 public key if it is not known yet. Idempotent.
+    fn ensure_public(&mut self) -> Result<(), HandshakeError> {
+        if self.role != Role::Initiator {
+            return Ok(());
+        }
+        let State::ExpectHello(s) = &mut self.state else { return Ok(()) };
+        if let (Some(e), None) = (&s.ephemeral, s.public) {
+            s.public = Some(public_key(e)?);
+            self.count_dh();
+        }
+        Ok(())
     }
 
     /// Whether the finished handshake has forward secrecy (`None` until it is done).
@@ -253,11 +287,18 @@ impl NativeHandshake {
         let confirm = schedule::confirm_keys(self.key.as_bytes(), &nonce_i, &nonce_r);
         let offered = self.offer;
         if self.role == Role::Initiator {
+            let public = match (&s.ephemeral, s.public) {
+                (Some(e), None) => {
+                    self.count_dh();
+                    Some(public_key(e)?)
+                }
+                (_, public) => public,
+            };
             let ids = offered.map(Suite::id);
             let mut frame = Vec::with_capacity(MAX_HANDSHAKE_MSG);
             InitKeyShareRepr {
                 suites: &ids,
-                share: s.public.as_ref(),
+                share: public.as_ref(),
                 mac: &[0; MAC_LEN],
             }
             .emit(&mut frame);
@@ -297,12 +338,11 @@ impl NativeHandshake {
             .ok_or(HandshakeError::NoCommonSuite)?;
         let mut transcript = s.transcript;
         transcript.update(msg);
-        let (public, dh) = match (ks.share, s.ephemeral) {
+        let (public, pending) = match (ks.share, s.ephemeral) {
             (Some(peer), Some(ephemeral)) if self.pfs != Pfs::Disabled => {
                 self.count_dh();
                 let public = public_key(&ephemeral)?;
-                self.count_dh();
-                (Some(public), Some(agree(ephemeral, peer)?))
+                (Some(public), Some((ephemeral, *peer)))
             }
             _ => (None, None),
         };
@@ -318,17 +358,27 @@ impl NativeHandshake {
         frame[mac_at..].copy_from_slice(&schedule::confirm_mac(&s.confirm.responder, &th_r));
         let th = hash(&transcript, &frame);
         self.out.extend_from_slice(&frame);
-        let secrets = schedule::traffic_secrets(
-            self.key.as_bytes(),
-            &s.nonce_i,
-            &s.nonce_r,
-            dh.as_deref(),
-            &th,
-        );
+        let forward_secret = pending.is_some();
+        let keys = match pending {
+            Some((ephemeral, peer)) => Keys::AfterSend(Box::new(PendingAgreement {
+                ephemeral,
+                peer,
+                nonce_i: s.nonce_i,
+                nonce_r: s.nonce_r,
+                th,
+            })),
+            None => Keys::Derived(schedule::traffic_secrets(
+                self.key.as_bytes(),
+                &s.nonce_i,
+                &s.nonce_r,
+                None,
+                &th,
+            )),
+        };
         Ok(State::Done(Box::new(Done {
             suite,
-            secrets,
-            forward_secret: dh.is_some(),
+            keys,
+            forward_secret,
             proof,
         })))
     }
@@ -368,7 +418,7 @@ impl NativeHandshake {
         );
         Ok(State::Done(Box::new(Done {
             suite,
-            secrets,
+            keys: Keys::Derived(secrets),
             forward_secret: dh.is_some(),
             proof,
         })))
@@ -379,13 +429,16 @@ impl NativeHandshake {
             return Err(HandshakeError::NotFinished);
         }
         match self.state {
-            State::Done(d) => Ok(NativeTransport::new(
-                self.role,
-                d.suite,
-                d.secrets,
-                d.forward_secret,
-                d.proof,
-            )),
+            State::Done(d) => {
+                let secrets = match d.keys {
+                    Keys::Derived(secrets) => secrets,
+                    Keys::AfterSend(p) => {
+                        let dh = agree(p.ephemeral, &p.peer)?;
+                        schedule::traffic_secrets(self.key.as_bytes(), &p.nonce_i, &p.nonce_r, Some(&dh), &p.th)
+                    }
+                };
+                Ok(NativeTransport::new(self.role, d.suite, secrets, d.forward_secret, d.proof))
+            }
             State::Failed(e) => Err(e),
             State::ExpectHello(_) | State::ExpectKeyShare(_) => Err(HandshakeError::NotFinished),
         }
@@ -408,6 +461,11 @@ impl Handshake for NativeHandshake {
 
     fn is_done(&self) -> bool {
         matches!(self.state, State::Done(_)) && self.out.is_empty()
+    }
+
+    fn precompute(&mut self) -> Result<(), HandshakeError> {
+        self.ensure_public()
+            .inspect_err(|e| self.state = State::Failed(e.clone()))
     }
 
     fn into_transport(self: Box<Self>) -> Result<Box<dyn Transport>, HandshakeError> {
@@ -535,14 +593,34 @@ mod tests {
         }
     }
 
-    /// A PFS handshake costs each side exactly two X25519 scalar multiplications.
+    /// A PFS handshake costs each side exactly two X25519 scalar multiplications, placed for
+    /// latency: the initiator's public key in `precompute` (before Hello_R is needed), the
+    /// responder's agreement only in `into_transport` (after KeyShare_R was handed out).
     #[test]
     fn pfs_costs_two_scalar_mults_per_side() {
         let mut i = new(Role::Initiator, Pfs::Preferred, b"key");
         let mut r = new(Role::Responder, Pfs::Preferred, b"key");
-        assert_eq!(r.dh_ops, 0, "the responder computes nothing at start");
+        assert_eq!((i.dh_ops, r.dh_ops), (0, 0), "nothing is computed at start");
+        i.precompute().unwrap();
+        i.precompute().unwrap();
+        assert_eq!(i.dh_ops, 1, "precompute computes the public key once");
         pump(&mut i, &mut r).unwrap();
-        assert_eq!((i.dh_ops, r.dh_ops), (2, 2));
+        assert_eq!((i.dh_ops, r.dh_ops), (2, 1), "responder: public key only, agreement pending");
+        assert!(r.is_done() && r.forward_secret() == Some(true));
+        let (mut ti, mut tr) = transports(i, r);
+        round_trip(&mut ti, &mut tr, b"same keys on both sides");
+    }
+
+    /// Without `precompute` the initiator computes its public key when Hello_R arrives: the
+    /// hook only moves work, it is never needed for correctness.
+    #[test]
+    fn precompute_is_optional() {
+        let mut i = new(Role::Initiator, Pfs::Preferred, b"key");
+        let mut r = new(Role::Responder, Pfs::Preferred, b"key");
+        pump(&mut i, &mut r).unwrap();
+        assert_eq!(i.dh_ops, 2);
+        let (mut ti, mut tr) = transports(i, r);
+        round_trip(&mut tr, &mut ti, b"pong");
     }
 
     /// A wrong key fails at the responder's first check (MAC_I), before it computes any X25519,
@@ -798,11 +876,13 @@ mod tests {
         let at = frame.len() - MAC_LEN;
         let th = hash(&t, &frame[..at]);
         frame[at..].copy_from_slice(&schedule::confirm_mac(&confirm.initiator, &th));
+        // MAC_I is valid, so the responder answers; the agreement (run after KeyShare_R is
+        // sent) refuses the share, and no transport (so no connection to the target) exists.
+        assert_eq!(r.read_from(&frame), Ok(frame.len()));
+        assert!(!drain(&mut r).is_empty(), "KeyShare_R is queued");
         assert_eq!(
-            r.read_from(&frame),
-            Err(HandshakeError::BadKeyShare(
-                "X25519 public key of small order"
-            ))
+            r.into_native_transport().err(),
+            Some(HandshakeError::BadKeyShare("X25519 public key of small order"))
         );
     }
 
