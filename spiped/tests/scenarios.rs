@@ -577,3 +577,151 @@ fn drops_privileges_after_binding() {
     assert!(groups.split_whitespace().skip(1).all(|g| g == nogroup.to_string()), "{groups}");
     stop_cleanly(vec![&mut d]);
 }
+
+/// Runs `program args...` in a private mount namespace where each `(source, target)` is
+/// bind-mounted first (`unshare -m`, then `exec`: the PID stays the program's). Lets a test give
+/// one daemon its own /etc/hosts or syslog socket without touching the machine's.
+fn in_private_mounts(binds: &[(&std::path::Path, &str)], program: &std::path::Path, args: &[&str]) -> Command {
+    let mut script = String::from("set -e; ");
+    for (i, (_, target)) in binds.iter().enumerate() {
+        // Mount only over what exists (e.g. /dev/log is absent on machines without a syslog).
+        script.push_str(&format!("if [ -e {target} ]; then mount --bind \"${}\" {target}; fi; ", i + 1));
+    }
+    script.push_str(&format!("shift {}; exec \"$@\"", binds.len()));
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"]);
+    for (source, _) in binds {
+        c.arg(source);
+    }
+    c.arg(program).args(args);
+    c
+}
+
+/// A server on `ip:port` that writes `banner` to each client and closes.
+fn banner_server(ip: &str, port: u16, banner: &'static [u8]) {
+    let l = std::net::TcpListener::bind((ip, port)).unwrap_or_else(|e| panic!("bind {ip}:{port}: {e}"));
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let _ = s.write_all(banner);
+        }
+    });
+}
+
+/// What a client of the -e end reads until EOF (empty on any error).
+fn banner_through(port: u16) -> Vec<u8> {
+    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else { return Vec::new() };
+    c.set_read_timeout(Some(T)).unwrap();
+    let mut v = Vec::new();
+    let _ = c.read_to_end(&mut v);
+    v
+}
+
+/// `-r 1`: the target name is looked up again every second. When its address changes, new
+/// connections go to the new one; when the lookup fails, the daemon logs it and keeps the
+/// previous addresses. The daemon gets its own /etc/hosts (a private mount), edited in place.
+#[test]
+#[ignore = "needs root: run by tests/run.sh"]
+fn target_reresolution_follows_the_name_and_survives_lookup_failure() {
+    let dir = TempDir::new("rr");
+    let key = write_key(&dir, "key");
+    let k = key.to_str().unwrap();
+    let hosts = dir.join("hosts");
+    let name = "spiped-rr-target.test";
+    std::fs::write(&hosts, format!("127.0.0.1 localhost\n127.0.0.1 {name}\n")).unwrap();
+    let port = free_port();
+    banner_server("127.0.0.1", port, b"first");
+    banner_server("127.0.0.2", port, b"second");
+    let (pe, pd) = (free_port(), free_port());
+    let target = format!("{name}:{port}");
+    let cmd = in_private_mounts(
+        &[(hosts.as_path(), "/etc/hosts")],
+        &bin("spiped"),
+        &["-F", "-d", "-r", "1", "-s", &addr(pd), "-t", &target, "-k", k],
+    );
+    let _d = Daemon::spawn_command(cmd, dir.join("d.log"));
+    let _e = Daemon::spiped(&dir, "e", &["-e", "-s", &addr(pe), "-t", &addr(pd), "-k", k]);
+    wait_for_port(pd, T);
+    wait_for_port(pe, T);
+    assert_eq!(banner_through(pe), b"first");
+
+    // Same inode (std::fs::write truncates in place), so the bind mount shows the new text.
+    std::fs::write(&hosts, format!("127.0.0.1 localhost\n127.0.0.2 {name}\n")).unwrap();
+    let deadline = Instant::now() + T;
+    while banner_through(pe) != b"second" {
+        assert!(Instant::now() < deadline, "still not following the new address; log:\n{}", _d.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    _d.wait_log("now resolves to [127.0.0.2]", T);
+
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    _d.wait_log("keeping the previous addresses", T);
+    for _ in 0..3 {
+        assert_eq!(banner_through(pe), b"second", "lost the previous addresses");
+    }
+}
+
+/// `--syslog`: once daemonized, log lines go to the local syslog socket with facility daemon,
+/// the program name and PID, and the usual text (here: a client with the wrong key). The
+/// daemon gets its own syslog socket (a private mount over /dev/log and /run).
+#[test]
+#[ignore = "needs root: run by tests/run.sh"]
+fn syslog_receives_daemon_log_lines() {
+    let dir = TempDir::new("syslog");
+    let key = write_key(&dir, "key");
+    let wrong = dir.join("wrong");
+    std::fs::write(&wrong, random_bytes(32, 12345)).unwrap();
+    let run = dir.join("run");
+    std::fs::create_dir(&run).unwrap();
+    let sock_path = run.join("syslog");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let sink = SinkServer::start();
+    let pd = free_port();
+    let pidfile = dir.join("d.pid");
+    let cmd = in_private_mounts(
+        // syslog tries /dev/log first, then /var/run/syslog (= /run/syslog on Debian).
+        &[(sock_path.as_path(), "/dev/log"), (run.as_path(), "/run")],
+        &bin("spiped"),
+        &["-d", "--syslog", "-p", pidfile.to_str().unwrap(), "-s", &addr(pd), "-t", &addr(sink.port), "-k", key.to_str().unwrap()],
+    );
+    let mut launcher = Daemon::spawn_command(cmd, dir.join("launcher.log"));
+    let st = launcher.wait_exit(T).expect("the launching process did not return");
+    assert!(st.success(), "spiped did not daemonize: {}", launcher.log());
+    let deadline = Instant::now() + T;
+    let pid = loop {
+        if let Some(p) = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no pid file");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Kill the daemon by its PID whatever happens below.
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let _kill = Kill(pid);
+    wait_for_port(pd, T);
+    let (st, _, _) = run_spipe(&["-t", &addr(pd), "-k", wrong.to_str().unwrap()], b"x".to_vec(), T);
+    assert_eq!(st.code(), Some(1));
+
+    let deadline = Instant::now() + T;
+    let mut seen = Vec::new();
+    let line = loop {
+        let mut buf = [0u8; 2048];
+        if let Ok(n) = sock.recv(&mut buf) {
+            let l = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if l.contains("handshake failed") {
+                break l;
+            }
+            seen.push(l);
+        }
+        assert!(Instant::now() < deadline, "no syslog line about the failed handshake; got {seen:?}");
+    };
+    // <28> = facility daemon (3 << 3) + severity warning (4); RFC 3164 tag "spiped[PID]:".
+    assert!(line.starts_with("<28>"), "{line}");
+    assert!(line.contains(&format!("spiped[{pid}]:")), "{line}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
+}

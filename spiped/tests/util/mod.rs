@@ -114,9 +114,16 @@ pub struct Daemon {
 impl Daemon {
     /// Spawns `bin(name) args...` with stdin closed, stdout discarded, stderr into `log`.
     pub fn spawn(name: &str, args: &[&str], log: PathBuf) -> Daemon {
+        let mut cmd = Command::new(bin(name));
+        cmd.args(args);
+        Daemon::spawn_command(cmd, log)
+    }
+
+    /// Spawns `cmd` (which must end up exec'ing the program, so the PID is the daemon's) with
+    /// stdin closed, stdout discarded, stderr into `log`.
+    pub fn spawn_command(mut cmd: Command, log: PathBuf) -> Daemon {
         let err = std::fs::File::create(&log).expect("create log file");
-        let child = Command::new(bin(name))
-            .args(args)
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
