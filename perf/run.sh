@@ -35,6 +35,7 @@ fi
 bash "$ROOT/tests/hugepages.sh" 512 >/dev/null
 echo "== build (release)"
 cargo build --release --workspace --quiet
+cargo bench --no-run --quiet -p dataplane --bench maglev_build --bench conntrack 2>/dev/null
 
 # A fixed amount of CPU work; its duration shows slow periods of the (shared, noisy) machine.
 calibrate() {
@@ -81,6 +82,25 @@ if [ -x "$ROOT/perf/tools/dataplane_rate.sh" ]; then
   run_case "$PCAP_GROUP" "dataplane tunnel, 32K data flows" Mpps "testpmd 5tswap, 32K data flows" "full pipeline, IPIP, Maglev (no entries)" -- \
     bash "$ROOT/perf/tools/dataplane_rate.sh" "$WINDOW" "$WORK/data-32k.pcap"
 fi
+
+# ---------------------------------------------------------------- control plane and table (pure code)
+# Maglev rebuild: the control thread's time from a config/health change to a new table
+# (dataplane/benches/maglev_build.rs; median of SAMPLES builds per run).
+SAMPLES=$([ $QUICK -eq 1 ] && echo 5 || echo 15)
+MAGLEV_GROUP="Maglev table rebuild, control thread (ms)"
+echo "== $MAGLEV_GROUP"
+for c in 10:65537 100:65537 1000:65537 1000:655373; do
+  run_case "$MAGLEV_GROUP" "${c%:*} backends, M = ${c#*:}" ms "" "median of $SAMPLES builds" -- \
+    bash "$ROOT/perf/tools/bench_value.sh" maglev_build "backends=${c%:*} size=${c#*:}" -- --cases "$c" --samples "$SAMPLES"
+done
+# Connection table at capacity (1 M slots), all new SYN flows, each evicting the oldest SYN
+# entry (the production policy): hash + lookup miss + insert per flow (benches/conntrack.rs).
+CT_GROUP="connection table, one core, table at capacity"
+echo "== $CT_GROUP"
+run_case "$CT_GROUP" "new flows/s (hash + miss + evicting insert)" "Mflows/s" "" "1 M slots, target >= 5" -- \
+  bash "$ROOT/perf/tools/bench_value.sh" conntrack "case=new_flows_at_capacity" -- --capacity 1048576 --samples 5
+run_case "$CT_GROUP" "table memory per tracked flow" "B" "" "memory_bytes / capacity, target <= 64" -- \
+  bash "$ROOT/perf/tools/bench_value.sh" conntrack "case=bytes_per_flow" -- --capacity 1048576 --samples 1
 
 # ---------------------------------------------------------------- generator -> forwarder over memif
 if [ -x "$ROOT/perf/tools/pktgen_rate.sh" ]; then
