@@ -47,11 +47,17 @@ calibrate() {
 }
 
 # run_case GROUP NAME UNIT ANCHOR NOTE -- COMMAND...   (COMMAND prints one number per run)
+# Cases measured by the same runs: set EXTRAS=("GROUP|KEY|NAME|UNIT|ANCHOR|NOTE" ...) and have
+# COMMAND write KEY=VALUE lines to $EXTRA (perf/tools/pktgen_rate.sh --extra "$EXTRA"); each
+# becomes a case of its own with the same calibration. run_case clears EXTRAS when done.
+EXTRA=$WORK/extra.kv
+EXTRAS=()
 run_case() {
   local group=$1 name=$2 unit=$3 anchor=$4 note=$5
   shift 6
-  local i v c0 c1
+  local i v c0 c1 e g k n u a t x
   for ((i = 1; i <= RUNS; i++)); do
+    rm -f "$EXTRA"
     c0=$(calibrate)
     if ! v=$("$@" 2>"$WORK/last.err"); then
       echo "   $name run $i FAILED: $(tail -3 "$WORK/last.err" | tr '\n' ' ')"
@@ -60,7 +66,21 @@ run_case() {
     c1=$(calibrate)
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$name" "$unit" "$anchor" "$note" "$v" "$c0" "$c1" >>"$RAW"
     echo "   $name run $i: ${v:-failed} $unit (calibration ${c0}s / ${c1}s)"
+    for e in "${EXTRAS[@]}"; do
+      IFS='|' read -r g k n u a t <<<"$e"
+      x=""
+      [ -n "$v" ] && [ -f "$EXTRA" ] && x=$(awk -F= -v k="$k" '$1 == k { printf "%.3f", $2 }' "$EXTRA")
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$g" "$n" "$u" "$a" "$t" "$x" "$c0" "$c1" >>"$RAW"
+      echo "   $n run $i: ${x:-failed} $u"
+    done
   done
+  EXTRAS=()
+}
+
+# Median of the successful runs of case NAME so far (empty if none).
+median_of() {
+  awk -F'\t' -v n="$1" '$2 == n && $6 != "" { print $6 }' "$RAW" | sort -g \
+    | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 # ---------------------------------------------------------------- forwarder on pcap replay
@@ -104,16 +124,57 @@ run_case "$CT_GROUP" "table memory per tracked flow" "B" "" "memory_bytes / capa
 
 # ---------------------------------------------------------------- generator -> forwarder over memif
 if [ -x "$ROOT/perf/tools/pktgen_rate.sh" ]; then
+  PG=$ROOT/perf/tools/pktgen_rate.sh
   MEMIF_GROUP="dataplane pktgen -> forwarder over memif, 1 core each (Mpps returned)"
+  MEM_GROUP="forwarder memory, 1M flows (default mix, conntrack capacity 1M)"
   echo "== $MEMIF_GROUP"
   for m in io 5tswap; do
     run_case "$MEMIF_GROUP" "testpmd $m, 1K flows" Mpps "" "anchor: same generator traffic" -- \
-      bash "$ROOT/perf/tools/pktgen_rate.sh" "testpmd-$m" 1000 "$WINDOW"
+      bash "$PG" "testpmd-$m" 1000 "$WINDOW"
   done
-  for f in 1000:1K 100000:100K 1000000:1M; do
+  FLOWS="1000:1K 100000:100K 1000000:1M"
+  [ $QUICK -eq 1 ] || FLOWS="$FLOWS 10000000:10M"
+  for f in $FLOWS; do
+    if [ "${f#*:}" = 1M ]; then
+      EXTRAS=("$MEM_GROUP|rss_mib|forwarder VmRSS (peak sampled)|MiB||heap incl. the conntrack table; hugepages excluded"
+              "$MEM_GROUP|hwm_mib|forwarder VmHWM|MiB||kernel's RSS high-water mark"
+              "$MEM_GROUP|huge_mib|forwarder HugetlbPages|MiB||hugepage memory mapped (mbuf pool, rings): not in RSS"
+              "$MEM_GROUP|pool_mib|mbuf pool from config|MiB||mbufs (from its log) x 2368 B"
+              "$MEM_GROUP|table_mib|conntrack table from config|MiB||slots x 64 B, heap (in RSS)")
+    fi
     run_case "$MEMIF_GROUP" "dataplane tunnel, ${f#*:} flows" Mpps "testpmd 5tswap, 1K flows" "IPIP, every frame checked" -- \
-      bash "$ROOT/perf/tools/pktgen_rate.sh" dataplane "${f%:*}" "$WINDOW"
+      bash "$PG" dataplane "${f%:*}" "$WINDOW" $([ "${f#*:}" = 10M ] && echo --capacity 16777216) --extra "$EXTRA"
   done
+  # All-SYN flood: 10 M flows round-robin, so (table capacity 1 M) nearly every packet is a flow
+  # the table does not hold: Maglev + evicting insert per packet.
+  run_case "$MEMIF_GROUP" "dataplane tunnel, all-SYN flood, 10M flows" Mpps "testpmd 5tswap, 1K flows" \
+    "new flows forwarded per s; table at capacity (1M)" -- \
+    bash "$PG" dataplane 10000000 "$WINDOW" --mix syn=1
+  # Warm vs cold table: two passes over the same flows (SYN and UDP: both create entries) against
+  # a fresh forwarder; capacity 2x the flows so no flow is evicted between the passes.
+  WC="1000000:1M:2097152"
+  [ $QUICK -eq 1 ] || WC="$WC 10000000:10M:16777216"
+  for f in $WC; do
+    IFS=: read -r n label cap <<<"$f"
+    EXTRAS=("$MEMIF_GROUP|later_passes_mpps|dataplane tunnel, $label flows, warm table (2nd pass)|Mpps|dataplane tunnel, $label flows, cold table (1st pass)|same run: the table holds every flow")
+    run_case "$MEMIF_GROUP" "dataplane tunnel, $label flows, cold table (1st pass)" Mpps "testpmd 5tswap, 1K flows" \
+      "fresh forwarder: every packet a new entry" -- \
+      bash "$PG" dataplane "$n" "$WINDOW" --mix syn=1,udp=1 --passes 2 --capacity "$cap" --print first_pass_mpps --extra "$EXTRA"
+  done
+  # Added latency at half the maximum rate: the generator times every returned frame from the
+  # TSC stamp in its payload; the rate is half this run's median of the forwarder at 1K flows
+  # (1 Mpps if that case failed), the same offered load for the anchor.
+  MAX=$(median_of "dataplane tunnel, 1K flows")
+  RATE=$(awk -v m="${MAX:-0}" 'BEGIN { r = m > 0 ? m * 1e6 / 2 : 1e6; printf "%d", r }')
+  LAT_GROUP="round-trip latency through the forwarder, 1K flows, at $(awk -v r="$RATE" 'BEGIN { printf "%.2f", r / 1e6 }') Mpps (us)"
+  echo "== $LAT_GROUP"
+  LNOTE="rate = $([ -n "$MAX" ] && echo "half the forwarder's max in this run" || echo "fixed (max unknown)")"
+  EXTRAS=("$LAT_GROUP|p50_us|testpmd 5tswap, p50|us||anchor; $LNOTE")
+  run_case "$LAT_GROUP" "testpmd 5tswap, p99" us "" "anchor; $LNOTE" -- \
+    bash "$PG" testpmd-5tswap 1000 "$WINDOW" --rate "$RATE" --print p99_us --extra "$EXTRA"
+  EXTRAS=("$LAT_GROUP|p50_us|dataplane tunnel, p50|us|testpmd 5tswap, p50|every frame checked; $LNOTE")
+  run_case "$LAT_GROUP" "dataplane tunnel, p99" us "testpmd 5tswap, p99" "every frame checked; $LNOTE" -- \
+    bash "$PG" dataplane 1000 "$WINDOW" --rate "$RATE" --print p99_us --extra "$EXTRA"
 fi
 
 # ---------------------------------------------------------------- spiped

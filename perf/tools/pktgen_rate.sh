@@ -14,7 +14,9 @@
 #   --print KEY      what to print: mpps (default) | first_pass_mpps | later_passes_mpps |
 #                    p50_us | p99_us (checked returns, or the anchor's stamped returns) |
 #                    rss_mib | hwm_mib | huge_mib (forwarder VmRSS peak seen / VmHWM /
-#                    HugetlbPages from /proc/PID/status, sampled every 0.5 s during the run)
+#                    HugetlbPages from /proc/PID/status, sampled every 0.5 s during the run) |
+#                    pool_mib (the forwarder's mbuf pool from its log: mbufs x 2368 B, hugepages) |
+#                    table_mib (conntrack table from --capacity: slots x 64 B, heap, so in RSS)
 #   --extra FILE     also write every KEY=VALUE above to FILE (one run, several numbers)
 set -euo pipefail
 fwd=$1; flows=$2; win=$3; shift 3
@@ -104,8 +106,14 @@ done
 rc=0; wait "$gen" || rc=$?
 gen=
 [ $rc -eq 0 ] || { echo "error: generator exited $rc: $(tail -3 "$work/gen.err")" >&2; exit 1; }
-python3 - "$work/gen.json" "$work/mem" "$print" "$extra" <<'PY'
+mbufs=$(grep -o 'mbufs=[0-9]*' "$work/fwd.log" 2>/dev/null | head -1 | cut -d= -f2 || true)
+python3 - "$work/gen.json" "$work/mem" "$print" "$extra" "${mbufs:-0}" "$capacity" <<'PY'
 import json, sys
+# Mbuf element: 2176 B data room (2048 + 128 headroom) + 128 B struct rte_mbuf + 64 B mempool
+# object header. Table slots: a power-of-two number of 8-way buckets >= capacity, 64 B each.
+MBUF_BYTES, SLOT_BYTES = 2368, 64
+mbufs, cap = int(sys.argv[5]), int(sys.argv[6])
+slots = 8 * (1 << max(0, (-(-cap // 8) - 1).bit_length()))
 r = json.load(open(sys.argv[1]))
 t = r["send_seconds"]
 mem = {"VmRSS:": 0, "VmHWM:": 0, "HugetlbPages:": 0}
@@ -119,6 +127,7 @@ vals = {
     "first_pass_mpps": r["first_pass_mpps"], "later_passes_mpps": r["later_passes_mpps"],
     "p50_us": lat["p50_ns"] / 1e3, "p99_us": lat["p99_ns"] / 1e3, "latency_samples": lat["samples"],
     "rss_mib": mem["VmRSS:"] / 1024, "hwm_mib": mem["VmHWM:"] / 1024, "huge_mib": mem["HugetlbPages:"] / 1024,
+    "pool_mib": mbufs * MBUF_BYTES / 2**20, "table_mib": slots * SLOT_BYTES / 2**20,
     "tx_mpps": r["tx_mpps"], "missing": r["missing"], "flows_seen": r["flows_seen"],
 }
 if sys.argv[4]:
