@@ -129,14 +129,23 @@ if [ -x "$ROOT/perf/tools/pktgen_rate.sh" ]; then
   PG=$ROOT/perf/tools/pktgen_rate.sh
   MEMIF_GROUP="dataplane pktgen -> forwarder over memif, 1 core each (Mpps returned)"
   MEM_GROUP="forwarder memory, 1M flows (default mix, conntrack capacity 1M)"
+  # How much CPU the two busy-polling processes actually got: 100 % each on an idle machine; far
+  # less when other tenants share the cores (then the memif Mpps measure the scheduler).
+  CPU_GROUP="CPU the memif runs got (% of one core, from /proc/PID/task/TID/stat)"
+  cpu_extras() {
+    EXTRAS=("$CPU_GROUP|fwd_cpu_pct|$1: forwarding lcore|%||busy-polls: 100 when the core is its own"
+            "$CPU_GROUP|gen_cpu_pct|$1: generator|%||busy-polls: 100 when the core is its own")
+  }
   echo "== $MEMIF_GROUP"
   for m in io 5tswap; do
+    [ $m = 5tswap ] && cpu_extras "testpmd 5tswap, 1K flows"
     run_case "$MEMIF_GROUP" "testpmd $m, 1K flows" Mpps "" "anchor: same generator traffic" -- \
-      bash "$PG" "testpmd-$m" 1000 "$WINDOW"
+      bash "$PG" "testpmd-$m" 1000 "$WINDOW" --extra "$EXTRA"
   done
   FLOWS="1000:1K 100000:100K 1000000:1M"
   [ $QUICK -eq 1 ] || FLOWS="$FLOWS 10000000:10M"
   for f in $FLOWS; do
+    [ "${f#*:}" = 1K ] && cpu_extras "dataplane tunnel, 1K flows"
     if [ "${f#*:}" = 1M ]; then
       EXTRAS=("$MEM_GROUP|rss_mib|forwarder VmRSS (peak sampled)|MiB||heap incl. the conntrack table; hugepages excluded"
               "$MEM_GROUP|hwm_mib|forwarder VmHWM|MiB||kernel's RSS high-water mark"

@@ -16,7 +16,10 @@
 #                    rss_mib | hwm_mib | huge_mib (forwarder VmRSS peak seen / VmHWM /
 #                    HugetlbPages from /proc/PID/status, sampled every 0.5 s during the run) |
 #                    pool_mib (the forwarder's mbuf pool from its log: mbufs x 2368 B, hugepages) |
-#                    table_mib (conntrack table from --capacity: slots x 64 B, heap, so in RSS)
+#                    table_mib (conntrack table from --capacity: slots x 64 B, heap, so in RSS) |
+#                    fwd_cpu_pct | gen_cpu_pct (share of one core the forwarding lcore thread and
+#                    the generator process got while the generator ran, from /proc/.../stat:
+#                    busy-polling threads at 100 % unless the machine is shared)
 #   --extra FILE     also write every KEY=VALUE above to FILE (one run, several numbers)
 set -euo pipefail
 fwd=$1; flows=$2; win=$3; shift 3
@@ -98,17 +101,35 @@ case "$fwd" in
                --forward-mode="${fwd#testpmd-}" --stats-period=1 --auto-start </dev/null >"$work/fwd.log" 2>&1 & pid=$! ;;
   *) echo "error: unknown forwarder $fwd" >&2; exit 2 ;;
 esac
-# Forwarder memory while the generator runs: peak VmRSS seen, and the last VmHWM/HugetlbPages.
+# CPU ticks (utime + stime) of the forwarder's lcore thread (DPDK names it rte-worker-N) and of
+# the generator process (the child of `timeout`).
+lcore_ticks() {
+  local t
+  for t in /proc/"$pid"/task/*; do
+    case "$(cat "$t/comm" 2>/dev/null)" in
+      rte-worker*|lcore-worker*) awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null; return ;;
+    esac
+  done
+}
+gen_ticks() { awk '{ print $14 + $15 }' "/proc/$(pgrep -P "$gen" | head -1)/stat" 2>/dev/null; }
+# Forwarder memory while the generator runs: peak VmRSS seen, and the last VmHWM/HugetlbPages;
+# CPU: first and last tick sample with their times.
 : >"$work/mem"
+cpu0=; cpu1=
 while kill -0 "$gen" 2>/dev/null; do
   awk '/^(VmRSS|VmHWM|HugetlbPages):/ { printf "%s %s ", $1, $2 } END { print "" }' "/proc/$pid/status" >>"$work/mem" 2>/dev/null || true
+  f=$(lcore_ticks || true); g=$(gen_ticks || true)
+  if [ -n "$f" ] && [ -n "$g" ]; then
+    cpu1="$(date +%s.%N) $f $g"
+    [ -n "$cpu0" ] || cpu0=$cpu1
+  fi
   sleep 0.5
 done
 rc=0; wait "$gen" || rc=$?
 gen=
 [ $rc -eq 0 ] || { echo "error: generator exited $rc: $(tail -3 "$work/gen.err")" >&2; exit 1; }
 mbufs=$(grep -o 'mbufs=[0-9]*' "$work/fwd.log" 2>/dev/null | head -1 | cut -d= -f2 || true)
-python3 - "$work/gen.json" "$work/mem" "$print" "$extra" "${mbufs:-0}" "$capacity" <<'PY'
+python3 - "$work/gen.json" "$work/mem" "$print" "$extra" "${mbufs:-0}" "$capacity" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 # Mbuf element: 2176 B data room (2048 + 128 headroom) + 128 B struct rte_mbuf + 64 B mempool
 # object header. Table slots: a power-of-two number of 8-way buckets >= capacity, 64 B each.
@@ -122,12 +143,17 @@ for line in open(sys.argv[2]):
     f = line.split()
     for k, v in zip(f[::2], f[1::2]):
         mem[k] = max(mem.get(k, 0), int(v)) if k == "VmRSS:" else int(v)
+def cpu_pct(i):
+    a, b = sys.argv[7].split(), sys.argv[8].split()
+    secs = float(b[0]) - float(a[0]) if a and b else 0.0
+    return 100.0 * (int(b[i]) - int(a[i])) / int(sys.argv[9]) / secs if secs > 0 else 0.0
 lat = r["latency"] if r["latency"]["samples"] else r["latency_unchecked"]
 vals = {
     "mpps": (r["rx_packets"] + r["rx_foreign"]) / t / 1e6 if t > 0 else 0.0,
     "first_pass_mpps": r["first_pass_mpps"], "later_passes_mpps": r["later_passes_mpps"],
     "p50_us": lat["p50_ns"] / 1e3, "p99_us": lat["p99_ns"] / 1e3, "latency_samples": lat["samples"],
     "rss_mib": mem["VmRSS:"] / 1024, "hwm_mib": mem["VmHWM:"] / 1024, "huge_mib": mem["HugetlbPages:"] / 1024,
+    "fwd_cpu_pct": cpu_pct(1), "gen_cpu_pct": cpu_pct(2),
     "pool_mib": mbufs * MBUF_BYTES / 2**20, "table_mib": slots * SLOT_BYTES / 2**20,
     "tx_mpps": r["tx_mpps"], "missing": r["missing"], "flows_seen": r["flows_seen"],
 }
