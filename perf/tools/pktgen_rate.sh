@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Generator -> forwarder over memif, one core each: `dataplane pktgen` (memif server, lcore 0,
-# 64 B frames) against FORWARDER (memif client, forwarding lcore 1), and print ONE number
+# Generator -> forwarder over memif, one core each: `dataplane pktgen` (memif client, lcore 0,
+# 64 B frames) against FORWARDER (memif server, forwarding lcore 1), and print ONE number
 # (--print; default: frames the forwarder sent back per second, Mpps, as the generator received
 # them over its sending time). FORWARDER: `dataplane` (tunnel mode, IPIP, checked: any check
 # failure fails the run) or `testpmd-MODE` (dpdk-testpmd --forward-mode=MODE, e.g. io or 5tswap;
@@ -56,7 +56,7 @@ main_lcore = 0
 lcores = [1]
 [[port]]
 name = "nic0"
-devargs = "net_memif0,role=client,socket=$memif"
+devargs = "net_memif0,role=server,socket=$memif"
 role = "nic"
 [host]
 ipv4 = "198.18.0.2/24"
@@ -89,18 +89,30 @@ if [ "$passes" -gt 0 ]; then
 else
   span=(--duration "$win"); limit=$((win + 60))
 fi
-timeout -s INT "$limit" "$BIN" pktgen --dev "net_memif0,role=server,socket=$memif" \
+# The forwarder is the memif server and is fully up (lcores forwarding, its table allocated: 1 GiB
+# takes seconds at 10 M flows) before the generator connects as the client, so the generator's
+# clock, which starts at link up, never counts the forwarder's start-up.
+case "$fwd" in
+  dataplane) "$BIN" run --config "$work/fwd.toml" >"$work/fwd.log" 2>&1 & pid=$!
+             # The control socket answers only once the lcores run (Control::run follows launch).
+             for _ in $(seq 600); do
+               "$BIN" stats --json --socket "$work/dp.sock" >/dev/null 2>&1 && break
+               kill -0 "$pid" 2>/dev/null || break
+               sleep 0.1
+             done
+             "$BIN" stats --json --socket "$work/dp.sock" >/dev/null 2>&1 \
+               || { echo "error: forwarder not ready: $(tail -3 "$work/fwd.log")" >&2; exit 1; } ;;
+  testpmd-*) dpdk-testpmd -l 0,1 --main-lcore=0 --in-memory --no-pci "--vdev=net_memif0,role=server,socket=$memif" -- \
+               --forward-mode="${fwd#testpmd-}" --stats-period=1 --auto-start </dev/null >"$work/fwd.log" 2>&1 & pid=$!
+             for _ in $(seq 300); do grep -q "@$memif" /proc/net/unix && break; sleep 0.1; done
+             sleep 1 ;;  # listening comes before --auto-start begins forwarding
+  *) echo "error: unknown forwarder $fwd" >&2; exit 2 ;;
+esac
+timeout -s INT "$limit" "$BIN" pktgen --dev "net_memif0,role=client,socket=$memif" \
   --eal "-l 0 --in-memory --no-pci --log-level *:warning" --vip 198.18.0.100 \
   --backend 198.18.0.11 --backend 198.18.0.12 --flows "$flows" --mix "$mix" --size 64 --rate "$rate" \
   "${span[@]}" --link-timeout 30 --json --quiet >"$work/gen.json" 2>"$work/gen.err" &
 gen=$!
-for _ in $(seq 100); do grep -q "@$memif" /proc/net/unix && break; sleep 0.1; done
-case "$fwd" in
-  dataplane) "$BIN" run --config "$work/fwd.toml" >"$work/fwd.log" 2>&1 & pid=$! ;;
-  testpmd-*) dpdk-testpmd -l 0,1 --main-lcore=0 --in-memory --no-pci "--vdev=net_memif0,role=client,socket=$memif" -- \
-               --forward-mode="${fwd#testpmd-}" --stats-period=1 --auto-start </dev/null >"$work/fwd.log" 2>&1 & pid=$! ;;
-  *) echo "error: unknown forwarder $fwd" >&2; exit 2 ;;
-esac
 # CPU ticks (utime + stime) of the forwarder's lcore thread (DPDK names it rte-worker-N) and of
 # the generator process (the child of `timeout`).
 lcore_ticks() {
