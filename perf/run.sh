@@ -35,6 +35,7 @@ fi
 bash "$ROOT/tests/hugepages.sh" 512 >/dev/null
 echo "== build (release)"
 cargo build --release --workspace --quiet
+cargo bench --no-run --quiet -p dataplane --bench maglev_build --bench conntrack 2>/dev/null
 
 # A fixed amount of CPU work; its duration shows slow periods of the (shared, noisy) machine.
 calibrate() {
@@ -46,11 +47,17 @@ calibrate() {
 }
 
 # run_case GROUP NAME UNIT ANCHOR NOTE -- COMMAND...   (COMMAND prints one number per run)
+# Cases measured by the same runs: set EXTRAS=("GROUP|KEY|NAME|UNIT|ANCHOR|NOTE" ...) and have
+# COMMAND write KEY=VALUE lines to $EXTRA (perf/tools/pktgen_rate.sh --extra "$EXTRA"); each
+# becomes a case of its own with the same calibration. run_case clears EXTRAS when done.
+EXTRA=$WORK/extra.kv
+EXTRAS=()
 run_case() {
   local group=$1 name=$2 unit=$3 anchor=$4 note=$5
   shift 6
-  local i v c0 c1
+  local i v c0 c1 e g k n u a t x
   for ((i = 1; i <= RUNS; i++)); do
+    rm -f "$EXTRA"
     c0=$(calibrate)
     if ! v=$("$@" 2>"$WORK/last.err"); then
       echo "   $name run $i FAILED: $(tail -3 "$WORK/last.err" | tr '\n' ' ')"
@@ -59,41 +66,126 @@ run_case() {
     c1=$(calibrate)
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$name" "$unit" "$anchor" "$note" "$v" "$c0" "$c1" >>"$RAW"
     echo "   $name run $i: ${v:-failed} $unit (calibration ${c0}s / ${c1}s)"
+    for e in "${EXTRAS[@]}"; do
+      IFS='|' read -r g k n u a t <<<"$e"
+      x=""
+      [ -n "$v" ] && [ -f "$EXTRA" ] && x=$(awk -F= -v k="$k" '$1 == k { printf "%.3f", $2 }' "$EXTRA")
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$g" "$n" "$u" "$a" "$t" "$x" "$c0" "$c1" >>"$RAW"
+      echo "   $n run $i: ${x:-failed} $u"
+    done
   done
+  EXTRAS=()
+}
+
+# Median of the successful runs of case NAME so far (empty if none).
+median_of() {
+  awk -F'\t' -v n="$1" '$2 == n && $6 != "" { print $6 }' "$RAW" | sort -g \
+    | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 # ---------------------------------------------------------------- forwarder on pcap replay
 PCAP_GROUP="forwarder, net_pcap replay, one core (Mpps)"
 python3 "$ROOT/perf/tools/mkpcap.py" "$WORK/syn-1k.pcap" --flows 1024 --mix syn >/dev/null
-python3 "$ROOT/perf/tools/mkpcap.py" "$WORK/data-32k.pcap" --flows 32768 --mix data >/dev/null
+# net_pcap with infinite_rx holds the whole capture in mbufs of the port's pool: the forwarder's
+# pool for one port and one lcore has 4095, so its captures stay at 2048 frames (one per flow).
+python3 "$ROOT/perf/tools/mkpcap.py" "$WORK/data-2k.pcap" --flows 2048 --mix data >/dev/null
 echo "== $PCAP_GROUP"
 for m in io 5tswap csum; do
   run_case "$PCAP_GROUP" "testpmd $m, 1K SYN flows" Mpps "" "anchor" -- \
     bash "$ROOT/perf/tools/testpmd_rate.sh" "$m" "$WINDOW" \
     "net_pcap0,rx_pcap=$WORK/syn-1k.pcap,infinite_rx=1" "net_null1,no-rx=1"
 done
-run_case "$PCAP_GROUP" "testpmd 5tswap, 32K data flows" Mpps "" "anchor" -- \
+run_case "$PCAP_GROUP" "testpmd 5tswap, 2K data flows" Mpps "" "anchor" -- \
   bash "$ROOT/perf/tools/testpmd_rate.sh" 5tswap "$WINDOW" \
-  "net_pcap0,rx_pcap=$WORK/data-32k.pcap,infinite_rx=1" "net_null1,no-rx=1"
+  "net_pcap0,rx_pcap=$WORK/data-2k.pcap,infinite_rx=1" "net_null1,no-rx=1"
 if [ -x "$ROOT/perf/tools/dataplane_rate.sh" ]; then
   run_case "$PCAP_GROUP" "dataplane tunnel, 1K SYN flows" Mpps "testpmd 5tswap, 1K SYN flows" "full pipeline, IPIP" -- \
     bash "$ROOT/perf/tools/dataplane_rate.sh" "$WINDOW" "$WORK/syn-1k.pcap"
-  run_case "$PCAP_GROUP" "dataplane tunnel, 32K data flows" Mpps "testpmd 5tswap, 32K data flows" "full pipeline, IPIP, Maglev (no entries)" -- \
-    bash "$ROOT/perf/tools/dataplane_rate.sh" "$WINDOW" "$WORK/data-32k.pcap"
+  run_case "$PCAP_GROUP" "dataplane tunnel, 2K data flows" Mpps "testpmd 5tswap, 2K data flows" "full pipeline, IPIP, Maglev (no entries)" -- \
+    bash "$ROOT/perf/tools/dataplane_rate.sh" "$WINDOW" "$WORK/data-2k.pcap"
 fi
+
+# ---------------------------------------------------------------- control plane and table (pure code)
+# Maglev rebuild: the control thread's time from a config/health change to a new table
+# (dataplane/benches/maglev_build.rs; median of SAMPLES builds per run).
+SAMPLES=$([ $QUICK -eq 1 ] && echo 5 || echo 15)
+MAGLEV_GROUP="Maglev table rebuild, control thread (ms)"
+echo "== $MAGLEV_GROUP"
+for c in 10:65537 100:65537 1000:65537 1000:655373; do
+  run_case "$MAGLEV_GROUP" "${c%:*} backends, M = ${c#*:}" ms "" "median of $SAMPLES builds" -- \
+    bash "$ROOT/perf/tools/bench_value.sh" maglev_build "backends=${c%:*} size=${c#*:}" -- --cases "$c" --samples "$SAMPLES"
+done
+# Connection table at capacity (1 M slots), all new SYN flows, each evicting the oldest SYN
+# entry (the production policy): hash + lookup miss + insert per flow (benches/conntrack.rs).
+CT_GROUP="connection table, one core, table at capacity"
+echo "== $CT_GROUP"
+run_case "$CT_GROUP" "new flows/s (hash + miss + evicting insert)" "Mflows/s" "" "1 M slots, target >= 5" -- \
+  bash "$ROOT/perf/tools/bench_value.sh" conntrack "case=new_flows_at_capacity" -- --capacity 1048576 --samples 5
+run_case "$CT_GROUP" "table memory per tracked flow" "B" "" "memory_bytes / capacity, target <= 64" -- \
+  bash "$ROOT/perf/tools/bench_value.sh" conntrack "case=bytes_per_flow" -- --capacity 1048576 --samples 1
 
 # ---------------------------------------------------------------- generator -> forwarder over memif
 if [ -x "$ROOT/perf/tools/pktgen_rate.sh" ]; then
+  PG=$ROOT/perf/tools/pktgen_rate.sh
   MEMIF_GROUP="dataplane pktgen -> forwarder over memif, 1 core each (Mpps returned)"
+  MEM_GROUP="forwarder memory, 1M flows (default mix, conntrack capacity 1M)"
+  # How much CPU the two busy-polling processes actually got: 100 % each on an idle machine; far
+  # less when other tenants share the cores (then the memif Mpps measure the scheduler).
+  CPU_GROUP="CPU the memif runs got (% of one core, from /proc/PID/task/TID/stat)"
+  cpu_extras() {
+    EXTRAS=("$CPU_GROUP|fwd_cpu_pct|$1: forwarding lcore|%||busy-polls: 100 when the core is its own"
+            "$CPU_GROUP|gen_cpu_pct|$1: generator|%||busy-polls: 100 when the core is its own")
+  }
   echo "== $MEMIF_GROUP"
   for m in io 5tswap; do
+    [ $m = 5tswap ] && cpu_extras "testpmd 5tswap, 1K flows"
     run_case "$MEMIF_GROUP" "testpmd $m, 1K flows" Mpps "" "anchor: same generator traffic" -- \
-      bash "$ROOT/perf/tools/pktgen_rate.sh" "testpmd-$m" 1000 "$WINDOW"
+      bash "$PG" "testpmd-$m" 1000 "$WINDOW" --extra "$EXTRA"
   done
-  for f in 1000:1K 100000:100K 1000000:1M; do
+  FLOWS="1000:1K 100000:100K 1000000:1M"
+  [ $QUICK -eq 1 ] || FLOWS="$FLOWS 10000000:10M"
+  for f in $FLOWS; do
+    [ "${f#*:}" = 1K ] && cpu_extras "dataplane tunnel, 1K flows"
+    if [ "${f#*:}" = 1M ]; then
+      EXTRAS=("$MEM_GROUP|rss_mib|forwarder VmRSS (peak sampled)|MiB||heap incl. the conntrack table; hugepages excluded"
+              "$MEM_GROUP|hwm_mib|forwarder VmHWM|MiB||kernel's RSS high-water mark"
+              "$MEM_GROUP|huge_mib|forwarder HugetlbPages|MiB||hugepage memory mapped (mbuf pool, rings): not in RSS"
+              "$MEM_GROUP|pool_mib|mbuf pool from config|MiB||mbufs (from its log) x 2368 B"
+              "$MEM_GROUP|table_mib|conntrack table from config|MiB||slots x 64 B, heap (in RSS)")
+    fi
     run_case "$MEMIF_GROUP" "dataplane tunnel, ${f#*:} flows" Mpps "testpmd 5tswap, 1K flows" "IPIP, every frame checked" -- \
-      bash "$ROOT/perf/tools/pktgen_rate.sh" dataplane "${f%:*}" "$WINDOW"
+      bash "$PG" dataplane "${f%:*}" "$WINDOW" $([ "${f#*:}" = 10M ] && echo --capacity 16777216) --extra "$EXTRA"
   done
+  # All-SYN flood: 10 M flows round-robin, so (table capacity 1 M) nearly every packet is a flow
+  # the table does not hold: Maglev + evicting insert per packet.
+  run_case "$MEMIF_GROUP" "dataplane tunnel, all-SYN flood, 10M flows" Mpps "testpmd 5tswap, 1K flows" \
+    "new flows forwarded per s; table at capacity (1M)" -- \
+    bash "$PG" dataplane 10000000 "$WINDOW" --mix syn=1
+  # Warm vs cold table: two passes over the same flows (SYN and UDP: both create entries) against
+  # a fresh forwarder; capacity 2x the flows so no flow is evicted between the passes.
+  WC="1000000:1M:2097152"
+  [ $QUICK -eq 1 ] || WC="$WC 10000000:10M:16777216"
+  for f in $WC; do
+    IFS=: read -r n label cap <<<"$f"
+    EXTRAS=("$MEMIF_GROUP|later_passes_mpps|dataplane tunnel, $label flows, warm table (2nd pass)|Mpps|dataplane tunnel, $label flows, cold table (1st pass)|same run: the table holds every flow")
+    run_case "$MEMIF_GROUP" "dataplane tunnel, $label flows, cold table (1st pass)" Mpps "testpmd 5tswap, 1K flows" \
+      "fresh forwarder: every packet a new entry" -- \
+      bash "$PG" dataplane "$n" "$WINDOW" --mix syn=1,udp=1 --passes 2 --capacity "$cap" --print first_pass_mpps --extra "$EXTRA"
+  done
+  # Added latency at half the maximum rate: the generator times every returned frame from the
+  # TSC stamp in its payload; the rate is half this run's median of the forwarder at 1K flows
+  # (1 Mpps if that case failed), the same offered load for the anchor.
+  MAX=$(median_of "dataplane tunnel, 1K flows")
+  RATE=$(awk -v m="${MAX:-0}" 'BEGIN { r = m > 0 ? m * 1e6 / 2 : 1e6; printf "%d", r }')
+  LAT_GROUP="round-trip latency at half the forwarder's max rate, 1K flows (us)"
+  echo "== $LAT_GROUP"
+  LNOTE="$(awk -v r="$RATE" 'BEGIN { printf "%.3f", r / 1e6 }') Mpps offered ($([ -n "$MAX" ] && echo "half the forwarder's 1K-flow max in this run" || echo "fixed: max unknown"))"
+  EXTRAS=("$LAT_GROUP|p50_us|testpmd 5tswap, p50|us||anchor; $LNOTE")
+  run_case "$LAT_GROUP" "testpmd 5tswap, p99" us "" "anchor; $LNOTE" -- \
+    bash "$PG" testpmd-5tswap 1000 "$WINDOW" --rate "$RATE" --print p99_us --extra "$EXTRA"
+  EXTRAS=("$LAT_GROUP|p50_us|dataplane tunnel, p50|us|testpmd 5tswap, p50|every frame checked; $LNOTE")
+  run_case "$LAT_GROUP" "dataplane tunnel, p99" us "testpmd 5tswap, p99" "every frame checked; $LNOTE" -- \
+    bash "$PG" dataplane 1000 "$WINDOW" --rate "$RATE" --print p99_us --extra "$EXTRA"
 fi
 
 # ---------------------------------------------------------------- spiped
@@ -162,6 +254,7 @@ host = {"cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(), 
         "mem": sh("free -g | awk '/Mem:/{print $2\" GiB\"}'"), "kernel": platform.release(),
         "dpdk": sh("pkg-config --modversion libdpdk")}
 res = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), "host": host, "quick": quick,
+       "commit": sh("git rev-parse --short HEAD") + (" (modified)" if sh("git status --porcelain --untracked-files=no") else ""),
        "duration_s": dur, "calibration_best_s": best, "cases": [cases[k] for k in order]}
 json.dump(res, open(out, "w"), indent=1)
 print(out)

@@ -14,6 +14,9 @@
 //!   the inner packet differs from what this flow's template would have produced (other than the
 //!   TTL decrement and the IPv4 checksum update), or the flow reached a different backend than
 //!   before (per-flow record: a `u16` backend index per flow).
+//! - [`plain_stamp`] reads the stamp back out of a frame that is not tunnelled (what an anchor
+//!   forwarder such as testpmd `io` or `5tswap` returns), so the generator can time the anchor's
+//!   latency too; such frames are counted as unchecked, never as correct.
 //! - [`Histogram`] records latencies in fixed log-linear buckets: no allocation per packet.
 //!
 //! Pure code (no EAL): `engine` (feature `dpdk`) runs it over a DPDK port.
@@ -463,6 +466,36 @@ impl Checker {
     }
 }
 
+/// The stamp of a returned frame that is a plain (not tunnelled) copy of one of ours, as an anchor
+/// forwarder returns it: testpmd `io` (unchanged) or `5tswap` (MACs, addresses and ports swapped,
+/// payload untouched). Untagged Ethernet, IPv4 with any header length, TCP (any data offset) or
+/// UDP, then the stamp with its magic at the start of the payload; anything else is `None`.
+/// Nothing else is checked: these frames prove only that a packet came back and when.
+pub fn plain_stamp(frame: &[u8]) -> Option<Stamp> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[ETH..];
+    let ihl = usize::from(*ip.first()? & 0x0f) * 4;
+    if *ip.first()? >> 4 != 4 || ihl < IP {
+        return None;
+    }
+    let l4 = ip.get(ihl..)?;
+    let payload = match ip.get(9)? {
+        6 => l4.get(usize::from(*l4.get(12)? >> 4) * 4..)?,
+        17 => l4.get(UDP..)?,
+        _ => return None,
+    };
+    let stamp = payload.get(..STAMP_LEN)?;
+    if stamp[..4] != STAMP_MAGIC.to_be_bytes() {
+        return None;
+    }
+    Some(Stamp {
+        seq: u32::from_be_bytes(stamp[4..8].try_into().ok()?),
+        tsc: u64::from_be_bytes(stamp[8..16].try_into().ok()?),
+    })
+}
+
 /// Sub-buckets per power of two: latencies are kept to within 1/32 (about 3 %).
 const SUB_BUCKETS: usize = 32;
 /// Powers of two covered: up to 2^40 ns (18 minutes). 40 × 32 × 8 B = 10 KB of counters.
@@ -722,6 +755,30 @@ mod tests {
         arp[12..14].copy_from_slice(&[8, 6]);
         assert_eq!(c.check(&arp), Outcome::Foreign);
         assert_eq!(c.check(&[]), Outcome::Foreign);
+    }
+
+    /// An anchor's plain return (unchanged, or with MACs, addresses and ports swapped as testpmd
+    /// 5tswap does) yields the stamp that was sent, for every kind; a tunnelled copy, a frame
+    /// without our magic and a truncated frame do not.
+    #[test]
+    fn pktgen_plain_stamp_reads_anchor_returns() {
+        let s = space(100, "syn=1,data=1,udp=1");
+        let t = Templates::new(64, SRC_MAC, DST_MAC, &s).unwrap();
+        for i in 0..3 {
+            let f = frame(&s, &t, i, 40 + i);
+            let want = Some(Stamp { seq: 40 + i, tsc: 1234 + u64::from(40 + i) });
+            assert_eq!(plain_stamp(&f), want, "kind {:?}", s.mix.kind(i));
+            let mut swapped = f.clone();
+            swapped[0..12].rotate_left(6);
+            swapped[ETH + 12..ETH + 20].rotate_left(4);
+            swapped[ETH + IP..ETH + IP + 4].rotate_left(2);
+            assert_eq!(plain_stamp(&swapped), want);
+            assert_eq!(plain_stamp(&encap(&f, BACKENDS[0])), None);
+            assert_eq!(plain_stamp(&f[..f.len() - STAMP_LEN]), None);
+            let mut other = f.clone();
+            other[t.get(s.mix.kind(i)).stamp] ^= 1;
+            assert_eq!(plain_stamp(&other), None);
+        }
     }
 
     /// Quantiles come out within the bucket precision (1/32) of the true values.

@@ -22,13 +22,49 @@ def fmt(v):
     return str(v)
 
 
+# The project's speed targets (issue #4), checked against this run's cases:
+# (what, group prefix, case name, "ratio" or "median" or "added" (case median - anchor median), op, limit).
+TARGETS = [
+    ("forwarder 1K flows >= 0.8x testpmd 5tswap (memif)", "dataplane pktgen", "dataplane tunnel, 1K flows", "ratio", ">=", 0.8),
+    ("forwarder 1K SYN flows >= 0.8x testpmd 5tswap (pcap)", "forwarder, net_pcap", "dataplane tunnel, 1K SYN flows", "ratio", ">=", 0.8),
+    ("forwarder 1M flows >= 0.6x testpmd 5tswap (memif)", "dataplane pktgen", "dataplane tunnel, 1M flows", "ratio", ">=", 0.6),
+    (">= 5 M new flows/s per core, table at capacity", "connection table", "new flows/s (hash + miss + evicting insert)", "median", ">=", 5.0),
+    ("<= 64 B of table memory per tracked flow", "connection table", "table memory per tracked flow", "median", "<=", 64.0),
+    ("p99 added latency < 20 us at half the max rate (forwarder p99 - testpmd p99)", "round-trip latency", "dataplane tunnel, p99", "added", "<", 20.0),
+]
+
+
+def targets(res):
+    by = {(c["group"], c["name"]): c for c in res["cases"]}
+    rows = []
+    for what, gprefix, name, kind, op, limit in TARGETS:
+        c = next((v for (g, n), v in by.items() if g.startswith(gprefix) and n == name), None)
+        val = None
+        if c is not None and c.get("median") is not None:
+            if kind == "ratio":
+                val = c.get("ratio")
+            elif kind == "median":
+                val = c["median"]
+            else:
+                a = by.get((c["group"], c.get("anchor")))
+                val = c["median"] - a["median"] if a and a.get("median") is not None else None
+        if val is None:
+            met = "not measured"
+        else:
+            ok = {">=": val >= limit, "<=": val <= limit, "<": val < limit}[op]
+            met = ("yes" if ok else "NO") + (" (slow period)" if c.get("slow") else "")
+        rows.append(f"| {what} | {fmt(val)} | {met} |")
+    return ["## Targets", "", "| target | measured | met? |", "|---|---|---|"] + rows + [""]
+
+
 def markdown(res):
     h = res["host"]
     out = [f"# Benchmark results {res['date']}", "",
            f"Hardware: {h.get('cpu', '?')}, {h.get('cores', '?')} cores, {h.get('mem', '?')}; "
            f"kernel {h.get('kernel', '?')}; DPDK {h.get('dpdk', '?')}. "
            f"{'Quick run (1 run per case).' if res.get('quick') else 'Median of 5 runs per case, min-max in brackets.'} "
-           f"Run took {res.get('duration_s', 0):.0f} s.", "",
+           f"Run took {res.get('duration_s', 0):.0f} s."
+           + (f" Commit `{res['commit']}`." if res.get("commit") else ""), "",
            "Calibration: a fixed spin loop is timed before and after every case; a case whose "
            "calibration was > 1.3x the run's fastest is flagged *slow* (the machine was in a slow period).", ""]
     groups = []
@@ -46,7 +82,7 @@ def markdown(res):
             out.append(f"| {c['name']} | {fmt(c['median'])} | {rng} | {c['unit']} | "
                        f"{c.get('anchor') or '-'} | {fmt(c.get('ratio'))} | {note.strip()} |")
         out.append("")
-    return "\n".join(out)
+    return "\n".join(out + targets(res))
 
 
 def charts(res, base):

@@ -8,6 +8,13 @@
 //! at most `t * rate / hz` packets may have been sent. Once a second a stats line goes to stderr.
 //! After the last packet the loop keeps receiving for `drain` (or until every packet is
 //! accounted for) so that in-flight frames are counted, then returns the [`Report`].
+//!
+//! Passes: flows are sent round-robin, so the first `flows` packets are the first pass (every
+//! flow new to a freshly started forwarder: its connection table is cold) and later packets
+//! revisit flows it already tracks (warm). Returns are attributed to a pass by the stamp's
+//! sequence number, and the report gives the returned rate of each ([`Report::first_pass_mpps`],
+//! [`Report::later_passes_mpps`]). Returned frames that are plain stamped copies (an anchor such
+//! as testpmd, see [`super::plain_stamp`]) are timed into a separate latency record.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -16,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{CheckError, Checker, FlowSpace, Histogram, Outcome, PktgenError, Stamp, Templates};
+use super::{plain_stamp, CheckError, Checker, FlowSpace, Histogram, Outcome, PktgenError, Stamp, Templates};
 use crate::dpdk::{tsc_cycles, tsc_hz, DpdkError, Eal, Mbuf, MbufBatch, Mempool, Port, PortConfig};
 use crate::pipeline::PacketBuf;
 
@@ -141,6 +148,19 @@ pub struct Report {
     pub alloc_failures: u64,
     /// Latency of correct returned packets (send TSC to receive TSC).
     pub latency: Latency,
+    /// Returned frames that were plain (not tunnelled) stamped copies of ours, as an anchor
+    /// forwarder (testpmd io/5tswap) returns them: counted in `rx_foreign` too, never checked.
+    pub rx_unchecked: u64,
+    /// Latency of those frames (the anchor's added latency).
+    pub latency_unchecked: Latency,
+    /// Seconds the first pass over the flows took to send (0 if it did not complete).
+    pub first_pass_seconds: f64,
+    /// Rate of correct returns of first-pass packets over the first pass's send time, Mpps (0 if
+    /// the pass did not complete).
+    pub first_pass_mpps: f64,
+    /// Rate of correct returns of later packets over the rest of the send time, Mpps (0 if
+    /// there were none).
+    pub later_passes_mpps: f64,
 }
 
 #[derive(Default)]
@@ -154,6 +174,9 @@ struct Counters {
     corrupted: u64,
     flow_moved: u64,
     alloc_failures: u64,
+    unchecked: u64,
+    /// Correct returns of first-pass packets (sequence < flows).
+    rx_first_pass: u64,
 }
 
 impl Counters {
@@ -201,6 +224,8 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, EngineError> {
     let drain_ticks = (opts.drain.as_secs_f64() * hz as f64) as u64;
     let mut c = Counters::default();
     let (mut total, mut second) = (Histogram::default(), Histogram::default());
+    let mut unchecked = Histogram::default();
+    let mut first_pass_end: Option<u64> = None;
     let mut first_failure: Option<CheckError> = None;
     let mut flow = 0u32;
     let mut seq = 0u32;
@@ -247,6 +272,9 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, EngineError> {
                 c.tx += sent as u64;
                 c.tx_bytes += (bytes_before - txb.total_len()) as u64;
                 queued -= sent as u64;
+                if first_pass_end.is_none() && c.tx >= u64::from(space.flows) {
+                    first_pass_end = Some(tsc_cycles());
+                }
             }
         }
         if rxq.rx_burst(&mut rxb) > 0 {
@@ -256,10 +284,18 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, EngineError> {
                     Outcome::Ok { stamp, .. } => {
                         c.rx += 1;
                         c.rx_bytes += m.data().len() as u64;
-                        let ns = (u128::from(rx_now.saturating_sub(stamp.tsc)) * 1_000_000_000 / u128::from(hz)) as u64;
-                        second.record(ns);
+                        if stamp.seq < space.flows {
+                            c.rx_first_pass += 1;
+                        }
+                        second.record(ns_between(stamp.tsc, rx_now, hz));
                     }
-                    Outcome::Foreign => c.foreign += 1,
+                    Outcome::Foreign => {
+                        c.foreign += 1;
+                        if let Some(stamp) = plain_stamp(m.data()) {
+                            c.unchecked += 1;
+                            unchecked.record(ns_between(stamp.tsc, rx_now, hz));
+                        }
+                    }
                     Outcome::Failed(e) => {
                         match e {
                             CheckError::WrongBackend { .. } => c.wrong_backend += 1,
@@ -313,6 +349,9 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, EngineError> {
     total.merge(&second);
     let send_seconds = (send_end.unwrap_or(start) - start) as f64 / hz as f64;
     let per_s = |v: u64| if send_seconds > 0.0 { v as f64 / send_seconds } else { 0.0 };
+    let first_pass_seconds = first_pass_end.map_or(0.0, |e| (e - start) as f64 / hz as f64);
+    let later_seconds = send_seconds - first_pass_seconds;
+    let mpps = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs / 1e6 } else { 0.0 };
     drop(rxb);
     drop(txb);
     drop(fresh);
@@ -337,7 +376,17 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, EngineError> {
         first_failure: first_failure.map(|e| e.to_string()),
         alloc_failures: c.alloc_failures,
         latency: Latency::of(&total),
+        rx_unchecked: c.unchecked,
+        latency_unchecked: Latency::of(&unchecked),
+        first_pass_seconds,
+        first_pass_mpps: mpps(c.rx_first_pass, first_pass_seconds),
+        later_passes_mpps: if first_pass_end.is_some() { mpps(c.rx - c.rx_first_pass, later_seconds) } else { 0.0 },
     })
+}
+
+/// Nanoseconds from `sent` to `received` (TSC ticks at `hz`).
+fn ns_between(sent: u64, received: u64, hz: u64) -> u64 {
+    (u128::from(received.saturating_sub(sent)) * 1_000_000_000 / u128::from(hz)) as u64
 }
 
 /// Fraction of the run done, when the run has a known end.
