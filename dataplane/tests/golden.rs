@@ -1182,4 +1182,53 @@ fn syn_flood_keeps_established_flows() {
     }
     assert_eq!(on_a, tracked, "tracked established flows kept backend A through the flood");
     assert!(counters.services[7].untracked.get() > 0, "the flood overflowed the table and was forwarded untracked");
+    assert!(counters.conntrack_full.get() > 0, "every refused insert is counted");
+}
+
+/// Service and backend counters go to the slots the snapshot names (the control plane keys
+/// them by identity, so they need not follow the order of the config), and a tracked flow
+/// whose backend index a new snapshot moved is counted as re-homed (same backend), one whose
+/// backend left as `backend_gone` (now on the Maglev choice).
+#[test]
+fn counters_use_snapshot_slots_and_count_rehoming() {
+    let slotted = |mut b: SnapshotBuilder| {
+        let n = b.services.len() as u16;
+        let mut next = 500u16;
+        for (i, s) in b.services.iter_mut().enumerate() {
+            s.counter = Some(n - 1 - i as u16);
+            for be in &mut s.backends {
+                be.counter = Some(next);
+                next += 1;
+            }
+        }
+        Arc::new(b.build(&ports(), &NeighborTable::new()).unwrap())
+    };
+    let counters = Arc::new(LcoreCounters::new());
+    let first = slotted(builder(0));
+    let (svc_slot, be_slot) = (usize::from(first.services[7].counter), usize::from(first.backends[7].counter));
+    assert_eq!((first.services[7].name.as_str(), svc_slot, be_slot), ("ct", first.services.len() - 8, 507));
+    let mut p = Pipeline::new(first, counters.clone(), Arc::new(ArrayQueue::new(4)), 4096);
+    let h = ip4(CLIENT4, VIP_CT, 6);
+    let frame = |flags: u8| pad60(eth(LB_MAC, ROUTER_MAC, 0x0800, &h.build(&tcp(CLIENT4, VIP_CT, 2000, 80, flags, b""))));
+    let mut b = VecBuf::new(&frame(SYN));
+    assert_eq!(p.process(&mut b, NIC, 0), Verdict::Forward(NIC));
+    assert_eq!((counters.services[svc_slot].packets.get(), counters.services[svc_slot].new_flows.get()), (1, 1));
+    assert_eq!(counters.backends[be_slot].packets.get(), 1);
+    assert_eq!(counters.services[7].packets.get() + counters.backends[7].packets.get(), 0, "nothing in positional slots");
+
+    // One more backend in the first service shifts every later backend's index by one.
+    let mut shifted = builder(0);
+    shifted.services[0] = shifted.services[0].clone().backend(ip("198.18.1.9"), 1, mac(BE1_MAC));
+    p.set_snapshot(slotted(shifted));
+    let mut b = VecBuf::new(&frame(ACK));
+    assert_eq!(p.process(&mut b, NIC, 1), Verdict::Forward(NIC));
+    assert_eq!(b.data()[..6], BE4_MAC, "still on backend A");
+    assert_eq!((counters.conntrack_rehomed.get(), counters.conntrack_backend_gone.get()), (1, 0));
+
+    // Backend A leaves: the flow is re-pinned to B.
+    p.set_snapshot(slotted(builder(2)));
+    let mut b = VecBuf::new(&frame(ACK));
+    assert_eq!(p.process(&mut b, NIC, 2), Verdict::Forward(NIC));
+    assert_eq!(b.data()[..6], BE5_MAC, "now on backend B");
+    assert_eq!((counters.conntrack_rehomed.get(), counters.conntrack_backend_gone.get()), (1, 1));
 }

@@ -206,6 +206,7 @@ impl Ctx<'_> {
     pub fn learn(&mut self, ip: IpAddr, mac: crate::wire::EthernetAddress) {
         if self.learned.push(Neighbor { ip, mac, port: self.in_port }).is_err() {
             *self.learned_dropped += 1;
+            self.counters.learned_dropped.inc();
         }
     }
 
@@ -241,11 +242,13 @@ impl Ctx<'_> {
                 idx
             } else if let Some(i) = snap.find_backend(si, &e.backend()) {
                 e.set_backend(e.backend(), i);
+                self.counters.conntrack_rehomed.inc();
                 i
             } else {
                 // The flow's backend left the config: the new Maglev choice takes over.
                 let i = maglev(hash).ok_or(DropReason::NoBackend)?;
                 e.set_backend(snap.backends[usize::from(i)].key, i);
+                self.counters.conntrack_backend_gone.inc();
                 self.acct.untracked = true;
                 i
             };
@@ -269,7 +272,10 @@ impl Ctx<'_> {
                         self.counters.conntrack_evictions.inc();
                         self.acct.new_flow = true;
                     }
-                    Insert::Full => self.acct.untracked = true,
+                    Insert::Full => {
+                        self.counters.conntrack_full.inc();
+                        self.acct.untracked = true;
+                    }
                 }
             }
             None => self.acct.untracked = true,
@@ -371,7 +377,9 @@ impl Pipeline {
             c.pmtu_generated.inc();
         }
         if let Some(si) = acct.service {
-            if let Some(s) = c.services.get(usize::from(si)) {
+            // Counters live in the identity-keyed slots the snapshot names (see `stats`).
+            let slot = self.snap.services.get(usize::from(si)).map_or(usize::MAX, |s| usize::from(s.counter));
+            if let Some(s) = c.services.get(slot) {
                 s.packets.inc();
                 s.bytes.add(rx_len);
                 if acct.new_flow {
@@ -382,7 +390,8 @@ impl Pipeline {
                 }
             }
             if let (Some(bi), Verdict::Forward(_)) = (acct.backend, verdict) {
-                if let Some(b) = c.backends.get(usize::from(bi)) {
+                let slot = self.snap.backends.get(usize::from(bi)).map_or(usize::MAX, |b| usize::from(b.counter));
+                if let Some(b) = c.backends.get(slot) {
                     b.packets.inc();
                     b.bytes.add(rx_len);
                 }
