@@ -101,6 +101,9 @@ pub struct LcoreCounters {
     pub icmp_to_backend: Counter,
     /// ICMP frag-needed / packet-too-big generated because encapsulation would exceed the MTU.
     pub pmtu_generated: Counter,
+    /// ICMP time exceeded / ICMPv6 hop limit exceeded sent for packets whose TTL ran out (each
+    /// also counted as `DropReason::TtlExceeded`).
+    pub time_exceeded_sent: Counter,
     pub conntrack_hits: Counter,
     pub conntrack_misses: Counter,
     pub conntrack_inserts: Counter,
@@ -135,6 +138,7 @@ impl LcoreCounters {
             from_kernel: Counter::default(),
             icmp_to_backend: Counter::default(),
             pmtu_generated: Counter::default(),
+            time_exceeded_sent: Counter::default(),
             conntrack_hits: Counter::default(),
             conntrack_misses: Counter::default(),
             conntrack_inserts: Counter::default(),
@@ -542,6 +546,8 @@ pub struct VerdictStats {
     pub icmp_to_backend: u64,
     /// Frag-needed / packet-too-big generated.
     pub pmtu_generated: u64,
+    /// Time exceeded sent (the expired packets are also in the `ttl_exceeded` drops).
+    pub time_exceeded_sent: u64,
 }
 
 /// Connection-table totals.
@@ -693,6 +699,7 @@ impl StatsReport {
                 dropped: sum(&drops_of),
                 icmp_to_backend: sum(&|c| c.icmp_to_backend.get()),
                 pmtu_generated: sum(&|c| c.pmtu_generated.get()),
+                time_exceeded_sent: sum(&|c| c.time_exceeded_sent.get()),
             },
             conntrack: ConntrackStats {
                 hits: sum(&|c| c.conntrack_hits.get()),
@@ -792,6 +799,7 @@ impl StatsReport {
         for (name, help, kind, n) in [
             ("icmp_to_backend_total", "ICMP errors routed to the backend of the quoted flow.", "counter", v.icmp_to_backend),
             ("pmtu_generated_total", "ICMP frag-needed / packet-too-big generated.", "counter", v.pmtu_generated),
+            ("time_exceeded_sent_total", "ICMP time exceeded sent for packets whose TTL ran out.", "counter", v.time_exceeded_sent),
             ("conntrack_hits_total", "Connection-table lookups that found a flow.", "counter", c.hits),
             ("conntrack_misses_total", "Connection-table lookups that found none.", "counter", c.misses),
             ("conntrack_inserts_total", "Flows inserted into the connection table.", "counter", c.inserts),
@@ -844,8 +852,8 @@ impl StatsReport {
         let v = &self.verdicts;
         let _ = writeln!(
             o,
-            "\nverdicts: forwarded {} replied {} to_kernel {} from_kernel {} dropped {} icmp_to_backend {} pmtu_generated {}",
-            v.forwarded, v.replied, v.to_kernel, v.from_kernel, v.dropped, v.icmp_to_backend, v.pmtu_generated
+            "\nverdicts: forwarded {} replied {} to_kernel {} from_kernel {} dropped {} icmp_to_backend {} pmtu_generated {} time_exceeded_sent {}",
+            v.forwarded, v.replied, v.to_kernel, v.from_kernel, v.dropped, v.icmp_to_backend, v.pmtu_generated, v.time_exceeded_sent
         );
         let nonzero: Vec<String> =
             self.drops.iter().filter(|d| d.packets > 0).map(|d| format!("{} {}", d.reason, d.packets)).collect();
@@ -967,6 +975,7 @@ mod tests {
         b.conntrack_backend_gone.add(2);
         a.conntrack_full.add(1);
         b.learned_dropped.add(3);
+        a.time_exceeded_sent.add(6);
         LcoreCounters::set(&a.conntrack_entries, 100);
         LcoreCounters::set(&b.conntrack_entries, 50);
         let r = StatsReport::collect(&labels(), &[(1, &a), (2, &b)]);
@@ -985,8 +994,9 @@ mod tests {
         assert_eq!(r.verdicts.dropped, 3);
         assert_eq!(r.conntrack.entries, 150);
         assert_eq!((r.conntrack.rehomed, r.conntrack.backend_gone, r.conntrack.full, r.conntrack.learned_dropped), (4, 2, 1, 3));
+        assert_eq!(r.verdicts.time_exceeded_sent, 6);
         let text = r.render_prometheus();
-        for want in ["conntrack_rehomed_total 4\n", "conntrack_backend_gone_total 2\n", "conntrack_full_total 1\n", "learned_dropped_total 3\n"] {
+        for want in ["time_exceeded_sent_total 6\n", "conntrack_rehomed_total 4\n", "conntrack_backend_gone_total 2\n", "conntrack_full_total 1\n", "learned_dropped_total 3\n"] {
             assert!(text.contains(want), "{want} missing in\n{text}");
         }
         let table = r.render_table();

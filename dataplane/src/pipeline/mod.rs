@@ -29,8 +29,9 @@
 //!   established flows) the packet is still forwarded by Maglev, untracked, and counted in the
 //!   service's `untracked` counter — `DropReason::TableFull` is never produced by this pipeline.
 //! - **TTL**: tunnel modes are a routing hop: the inner TTL / hop limit is decremented, and a
-//!   packet arriving with 1 or 0 is dropped (`ttl_exceeded`). `dsr-l2` is a bridge hop: only
-//!   MACs change.
+//!   packet arriving with 1 or 0 is dropped (`ttl_exceeded`) and answered like a router does,
+//!   with ICMP time exceeded / ICMPv6 hop limit exceeded from the VIP (`time_exceeded_sent`;
+//!   not for an ICMP error). `dsr-l2` is a bridge hop: only MACs change.
 //! - **Too big**: an encapsulated packet longer than the MTU gets ICMP frag-needed (IPv4 with
 //!   DF) or packet-too-big (IPv6) carrying the MTU minus the tunnel overhead; an IPv4 packet
 //!   without DF is dropped (`too_big`): we never fragment.
@@ -157,6 +158,7 @@ struct Acct {
     untracked: bool,
     icmp_to_backend: bool,
     pmtu: bool,
+    time_exceeded: bool,
 }
 
 /// The parsed L3/L4 facts of a VIP packet.
@@ -216,6 +218,10 @@ impl Ctx<'_> {
 
     pub fn mark_pmtu(&mut self) {
         self.acct.pmtu = true;
+    }
+
+    pub fn mark_time_exceeded(&mut self) {
+        self.acct.time_exceeded = true;
     }
 
     pub fn set_service(&mut self, si: u16, bi: Option<u16>) {
@@ -366,6 +372,11 @@ impl Pipeline {
         match verdict {
             Verdict::Forward(_) if acct.from_kernel => c.from_kernel.inc(),
             Verdict::Forward(_) => c.forwarded.inc(),
+            // An expired packet is dropped as `ttl_exceeded` even when answered.
+            Verdict::Reply if acct.time_exceeded => {
+                c.drop(DropReason::TtlExceeded);
+                c.time_exceeded_sent.inc();
+            }
             Verdict::Reply => c.replied.inc(),
             Verdict::ToKernel => c.to_kernel.inc(),
             Verdict::Drop(r) => c.drop(r),
