@@ -832,12 +832,16 @@ impl StatsReport {
                 p.name, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.tx_dropped
             );
         }
-        let _ = writeln!(o, "\n{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}", "LCORE", "RX PKTS", "TX PKTS", "DROPPED", "FORWARDED", "TO KERNEL", "FLOWS");
+        let _ = writeln!(
+            o,
+            "\n{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}{:>11}",
+            "LCORE", "RX PKTS", "TX PKTS", "DROPPED", "FORWARDED", "TO KERNEL", "FLOWS", "SNAPSHOTS"
+        );
         for l in &self.lcores {
             let _ = writeln!(
                 o,
-                "{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}",
-                l.lcore, l.rx_packets, l.tx_packets, l.dropped, l.forwarded, l.to_kernel, l.conntrack_entries
+                "{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}{:>11}",
+                l.lcore, l.rx_packets, l.tx_packets, l.dropped, l.forwarded, l.to_kernel, l.conntrack_entries, l.snapshot_switches
             );
         }
         let _ = writeln!(o, "\n{:<24}{:<32}{:>14}{:>16}{:>12}{:>12}", "SERVICE", "VIP", "PACKETS", "BYTES", "NEW FLOWS", "UNTRACKED");
@@ -1077,14 +1081,18 @@ mod tests {
         assert_eq!(r.backends.iter().map(|b| b.packets).collect::<Vec<_>>(), vec![0, 0, 2]);
     }
 
-    /// The human table names every port, service and backend and shows non-zero drop reasons.
+    /// The human table names every port, service and backend, shows non-zero drop reasons and
+    /// each lcore's snapshot switches.
     #[test]
     fn table_text() {
         let a = LcoreCounters::new();
         a.drop(DropReason::NoNeighbor);
+        a.snapshot_switches.add(3);
         let t = StatsReport::collect(&labels(), &[(1, &a)]).render_table();
-        for want in ["nic0", "kni0", "web", "tcp 198.18.0.100:80", "udp 198.18.0.100:*", "fd00::1", "drops: no_neighbor 1"] {
+        for want in ["nic0", "kni0", "web", "tcp 198.18.0.100:80", "udp 198.18.0.100:*", "fd00::1", "drops: no_neighbor 1", "SNAPSHOTS"] {
             assert!(t.contains(want), "missing {want:?} in\n{t}");
         }
+        let row = t.lines().find(|l| l.starts_with('1')).expect("the lcore row");
+        assert!(row.ends_with(" 3"), "snapshot switches in the lcore row: {row:?}");
     }
 }
