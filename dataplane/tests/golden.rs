@@ -838,6 +838,10 @@ fn cases() -> Vec<Case> {
         c.push(drop("ttl_exceeded: an ICMP error with TTL 1 gets no time exceeded", pad60(eth(LB_MAC, ROUTER_MAC, 0x0800, &packet)), DropReason::TtlExceeded));
     }
     {
+        let (i, _) = tcp4_frame(ip4("0.0.0.0", VIP_IPIP, 6).ttl(1), 40000, 80, SYN, b"");
+        c.push(drop("ttl_exceeded: TTL 1 from source 0.0.0.0 gets no time exceeded (no host to answer)", i, DropReason::TtlExceeded));
+    }
+    {
         let quoted = ip6(VIP6_IPIP, CLIENT6, 6, 64, 0, 0, &tcp(VIP6_IPIP, CLIENT6, 80, 40000, ACK, b""));
         let msg = icmp6(ROUTER6, VIP6_IPIP, 2, 0, 1400u32.to_be_bytes(), &quoted);
         let i = eth(LB_MAC, ROUTER_MAC, 0x86dd, &ip6(ROUTER6, VIP6_IPIP, 58, 1, 0, 0, &msg));

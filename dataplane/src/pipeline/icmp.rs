@@ -202,6 +202,15 @@ fn is_icmp_error(frame: &[u8], flow: &Flow) -> bool {
     }
 }
 
+/// True if `ip` names one host an error can go back to: not unspecified, multicast or (IPv4)
+/// broadcast (RFC 1812 §4.3.2.7, RFC 4443 §2.4 (e)).
+fn is_unicast_host(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    }
+}
+
 /// Turns the packet of `flow` (frame already cut at `flow.end`) into the ICMP or ICMPv6 error
 /// `kind`, from the VIP back to the client through the port it came in on, and marks it for
 /// the counters. Built in place: the frame grows by the new IP and ICMP headers at the front
@@ -209,12 +218,13 @@ fn is_icmp_error(frame: &[u8], flow: &Flow) -> bool {
 /// [`ICMPV4_ERROR_MAX`] (RFC 1812 §4.3.2.3, more than RFC 792's header + 8 bytes) or
 /// [`ICMPV6_ERROR_MAX`] (RFC 4443 §2.4 (c)).
 ///
-/// Never answers an ICMP error with an error (RFC 1122 §3.2.2, RFC 4443 §2.4 (e)): such a
-/// packet is dropped with `kind`'s reason. Not rate limited: every packet that qualifies is
+/// Never answers an ICMP error with an error (RFC 1122 §3.2.2, RFC 4443 §2.4 (e)), nor a packet
+/// from an unspecified, multicast or broadcast source: such a packet is dropped with `kind`'s
+/// reason. Not rate limited: every packet that qualifies is
 /// answered, one answer per packet at most (RFC 4443 §2.4 (f) asks for a limit; see the
 /// module docs).
 pub(crate) fn error_reply<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow, kind: IcmpError) -> Verdict {
-    if is_icmp_error(buf.data(), flow) {
+    if is_icmp_error(buf.data(), flow) || !is_unicast_host(flow.src) {
         return Verdict::Drop(kind.drop_reason());
     }
     let l3 = flow.l2.l3_offset;
