@@ -41,8 +41,8 @@ use serde_json::{json, Value};
 
 use crate::config::{self, Config, ConfigError, Encap, Mode, PortRole};
 use crate::conntrack;
-use crate::pipeline::{BuildError, Neighbor, PortId, PortInfo, Snapshot};
-use crate::stats::{BackendCounters, LcoreCounters, ServiceCounters, StatsLabels, StatsReport};
+use crate::pipeline::{BuildError, Neighbor, PortId, PortInfo, Snapshot, SnapshotBuilder};
+use crate::stats::{BackendCounters, CounterSlots, LcoreCounters, ServiceCounters, StatsLabels, StatsReport};
 use crate::wire::EthernetAddress;
 
 pub use neighbors::Neighbors;
@@ -169,6 +169,9 @@ pub struct Control {
     gone: Vec<bool>,
     neighbors: Neighbors,
     snapshot: Arc<Snapshot>,
+    /// Identity → counter slot, kept across reloads.
+    slots: CounterSlots,
+    /// Labels (names, slots, baselines) of the running config.
     labels: StatsLabels,
     server: Server,
     reload_flag: Arc<AtomicBool>,
@@ -188,11 +191,15 @@ impl Control {
             return Err(ControlError::PortMismatch { config: config.ports.len(), runtime: ports.len() });
         }
         let neighbors = Neighbors::new(&config);
-        let snapshot = Arc::new(Snapshot::build(&config, &ports, &neighbors.table())?);
+        let mut slots = CounterSlots::new();
+        let counters: Vec<&LcoreCounters> = lcores.iter().map(|l| &*l.counters).collect();
+        let labels = slots.assign(&config, &counters);
+        let snapshot = Arc::new(build_snapshot(&config, &ports, &neighbors, &labels)?);
         let server = Server::bind(&config.control.socket)?;
         let n = lcores.len();
         Ok(Control {
-            labels: StatsLabels::from_config(&config),
+            slots,
+            labels,
             config,
             config_path,
             ports,
@@ -327,9 +334,15 @@ impl Control {
             return Err(ReloadError::NeedsRestart { field, why });
         }
         let neighbors = self.neighbors.for_config(&new);
-        let snapshot = Arc::new(Snapshot::build(&new, &self.ports, &neighbors.table())?);
+        // Slots are assigned on a copy, kept only if the snapshot builds: a refused reload
+        // leaves every identity where it was.
+        let mut slots = self.slots.clone();
+        let counters: Vec<&LcoreCounters> = self.lcores.iter().map(|l| &*l.counters).collect();
+        let labels = slots.assign(&new, &counters);
+        let snapshot = Arc::new(build_snapshot(&new, &self.ports, &neighbors, &labels)?);
         let summary = config::describe_change(&self.config, &new);
-        self.labels = StatsLabels::from_config(&new);
+        self.slots = slots;
+        self.labels = labels;
         self.config = new;
         self.neighbors = neighbors;
         self.publish(snapshot);
@@ -349,7 +362,7 @@ impl Control {
         if self.neighbors_dirty && due {
             self.neighbors_dirty = false;
             self.last_neighbor_publish = Some(now);
-            match Snapshot::build(&self.config, &self.ports, &self.neighbors.table()) {
+            match build_snapshot(&self.config, &self.ports, &self.neighbors, &self.labels) {
                 Ok(s) => self.publish(Arc::new(s)),
                 // The config built before with fewer MACs; a MAC cannot make it fail, but if
                 // it ever does the running snapshot stays.
@@ -382,6 +395,13 @@ impl Control {
             }
         }
     }
+}
+
+/// The snapshot of `config` with its services and backends in the counter slots of `labels`.
+fn build_snapshot(config: &Config, ports: &[PortInfo], neighbors: &Neighbors, labels: &StatsLabels) -> Result<Snapshot, BuildError> {
+    SnapshotBuilder::from_config(config)
+        .with_counter_slots(&labels.service_slots(), &labels.backend_slots())
+        .build(ports, &neighbors.table())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,8 +17,12 @@
 //!   reaches the largest weight (then subtracts it). A backend of weight w thus gets a turn in
 //!   w/max of the rounds, and its share of slots is proportional to its weight. Weight 0 means
 //!   "present but takes no new flows" (draining).
-//! - **Disruption**: removing one backend reassigns its own slots plus a small share of others'
-//!   (measured in `tests/maglev.rs`); the connection table keeps established flows in place.
+//! - **Disruption**: removing one backend reassigns its own slots plus a share of others'
+//!   ("unrelated churn": about 0.57 % of M at M = 65537 with N = 100 or 1000, 0.32 % at
+//!   M = 655373, N = 1000, averaged over every possible removal) — the same as the research
+//!   reproduction of the paper's algorithm within the spread between hash functions (see
+//!   `tests/maglev.rs` and `tests/maglev_reference.py`). The connection table keeps established
+//!   flows in place.
 
 use std::net::IpAddr;
 

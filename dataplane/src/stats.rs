@@ -9,9 +9,18 @@
 //! The control plane sums every lcore's counters into a [`StatsReport`] (JSON over the control
 //! socket), labelled by port, service and backend names from the running config
 //! ([`StatsLabels`]). The report renders as a table for humans ([`StatsReport::render_table`])
-//! or as Prometheus text exposition ([`StatsReport::render_prometheus`]). Service and backend
-//! counters are per *slot* (index in config order): a reload that reorders services or backends
-//! keeps the old counts in the slot, so per-backend rates are exact between reloads.
+//! or as Prometheus text exposition ([`StatsReport::render_prometheus`]).
+//!
+//! Service and backend counters live in *counter slots* keyed by identity, not by position:
+//! [`CounterSlots`] (owned by the control plane) gives each service — (VIP, protocol, port) —
+//! and each backend — (its service's identity, address) — a slot that it keeps across every
+//! reload, whatever the order of the config; the snapshot carries the slot ids and the lcores
+//! count into them. A new identity takes a never-used slot first, then the slot retired
+//! longest ago, so that packets an lcore still counts under a just-retired identity (it may run
+//! on the previous snapshot for one more burst) do not land under its successor. Counters have
+//! one writer (their lcore), so the control plane cannot zero a slot it hands over: it records
+//! the slot's sum at hand-over as a *baseline* and reports the difference. Names are therefore
+//! right across reorders, removals and additions; a renamed service keeps its counts.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -92,11 +101,21 @@ pub struct LcoreCounters {
     pub icmp_to_backend: Counter,
     /// ICMP frag-needed / packet-too-big generated because encapsulation would exceed the MTU.
     pub pmtu_generated: Counter,
+    /// ICMP time exceeded / ICMPv6 hop limit exceeded sent for packets whose TTL ran out (each
+    /// also counted as `DropReason::TtlExceeded`).
+    pub time_exceeded_sent: Counter,
     pub conntrack_hits: Counter,
     pub conntrack_misses: Counter,
     pub conntrack_inserts: Counter,
     pub conntrack_evictions: Counter,
     pub conntrack_expired: Counter,
+    /// Tracked flows whose cached backend index a new snapshot had moved, found again by the
+    /// backend's identity (the flow stays on its backend).
+    pub conntrack_rehomed: Counter,
+    /// Tracked flows whose backend left the config: re-pinned to the current Maglev choice.
+    pub conntrack_backend_gone: Counter,
+    /// New flows the full table refused (forwarded untracked by the Maglev choice).
+    pub conntrack_full: Counter,
     /// Current number of live entries (a gauge, stored not added).
     pub conntrack_entries: Counter,
     pub snapshot_switches: Counter,
@@ -119,11 +138,15 @@ impl LcoreCounters {
             from_kernel: Counter::default(),
             icmp_to_backend: Counter::default(),
             pmtu_generated: Counter::default(),
+            time_exceeded_sent: Counter::default(),
             conntrack_hits: Counter::default(),
             conntrack_misses: Counter::default(),
             conntrack_inserts: Counter::default(),
             conntrack_evictions: Counter::default(),
             conntrack_expired: Counter::default(),
+            conntrack_rehomed: Counter::default(),
+            conntrack_backend_gone: Counter::default(),
+            conntrack_full: Counter::default(),
             conntrack_entries: Counter::default(),
             snapshot_switches: Counter::default(),
             learned_dropped: Counter::default(),
@@ -161,9 +184,9 @@ impl Default for LcoreCounters {
 pub struct StatsLabels {
     /// Port names, by port index.
     pub ports: Vec<String>,
-    /// Services, by service index.
+    /// Services, in config order.
     pub services: Vec<ServiceLabel>,
-    /// Backends, by backend counter index ([`Config::backends`] order).
+    /// Backends, in [`Config::backends`] order.
     pub backends: Vec<BackendLabel>,
 }
 
@@ -178,6 +201,10 @@ pub struct ServiceLabel {
     pub protocol: &'static str,
     /// Port, `None` = all ports.
     pub port: Option<u16>,
+    /// Its counter slot (index into [`LcoreCounters::services`]).
+    pub slot: u16,
+    /// The slot's summed counters when this service took it (reported values are above it).
+    pub base: ServiceTotals,
 }
 
 /// What identifies a backend in stats.
@@ -187,21 +214,235 @@ pub struct BackendLabel {
     pub service: String,
     /// Backend address.
     pub address: IpAddr,
+    /// Its counter slot (index into [`LcoreCounters::backends`]).
+    pub slot: u16,
+    /// The slot's summed counters when this backend took it.
+    pub base: BackendTotals,
+}
+
+/// One service slot's counters summed over lcores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServiceTotals {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// New flows.
+    pub new_flows: u64,
+    /// Untracked packets.
+    pub untracked: u64,
+}
+
+/// One backend slot's counters summed over lcores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendTotals {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+impl ServiceTotals {
+    fn of_slot(slot: u16, lcores: &[&LcoreCounters]) -> Self {
+        let mut t = ServiceTotals::default();
+        for c in lcores {
+            if let Some(s) = c.services.get(usize::from(slot)) {
+                t.packets = t.packets.wrapping_add(s.packets.get());
+                t.bytes = t.bytes.wrapping_add(s.bytes.get());
+                t.new_flows = t.new_flows.wrapping_add(s.new_flows.get());
+                t.untracked = t.untracked.wrapping_add(s.untracked.get());
+            }
+        }
+        t
+    }
+}
+
+impl BackendTotals {
+    fn of_slot(slot: u16, lcores: &[&LcoreCounters]) -> Self {
+        let mut t = BackendTotals::default();
+        for c in lcores {
+            if let Some(b) = c.backends.get(usize::from(slot)) {
+                t.packets = t.packets.wrapping_add(b.packets.get());
+                t.bytes = t.bytes.wrapping_add(b.bytes.get());
+            }
+        }
+        t
+    }
 }
 
 impl StatsLabels {
-    /// The labels of a validated config.
+    /// The labels of a validated config with positional slots (service i in slot i, backend j
+    /// of [`Config::backends`] in slot j) and zero baselines: what a first start gives, and
+    /// what [`CounterSlots::assign`] gives on a fresh instance.
     pub fn from_config(config: &Config) -> StatsLabels {
+        CounterSlots::new().assign(config, &[])
+    }
+
+    /// Counter slot of each service, in config order (what the snapshot carries).
+    pub fn service_slots(&self) -> Vec<u16> {
+        self.services.iter().map(|l| l.slot).collect()
+    }
+
+    /// Counter slot of each backend, in [`Config::backends`] order.
+    pub fn backend_slots(&self) -> Vec<u16> {
+        self.backends.iter().map(|l| l.slot).collect()
+    }
+}
+
+/// A service's identity for counters: what packets are matched by, not its name or position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServiceIdentity {
+    /// VIP.
+    pub vip: IpAddr,
+    /// `tcp` / `udp`.
+    pub protocol: &'static str,
+    /// Port, `None` = all ports.
+    pub port: Option<u16>,
+}
+
+/// A backend's identity for counters: its address within its service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BackendIdentity {
+    /// The owning service.
+    pub service: ServiceIdentity,
+    /// Backend address.
+    pub address: IpAddr,
+}
+
+/// Slot ownership for one kind of counter (see the module docs).
+#[derive(Clone, Debug)]
+struct SlotTable<K> {
+    /// Slot → its current identity and baseline, or `None` when free.
+    owner: Vec<Option<K>>,
+    /// Slots never handed out are `next_fresh..capacity`.
+    next_fresh: usize,
+    /// Freed slots, retired longest ago first.
+    retired: std::collections::VecDeque<usize>,
+}
+
+impl<K: Copy + Eq + std::hash::Hash> SlotTable<K> {
+    fn new(capacity: usize) -> Self {
+        SlotTable { owner: vec![None; capacity], next_fresh: 0, retired: Default::default() }
+    }
+
+    /// Gives every key of `keys` a slot: the one it had, else a fresh or long-retired one.
+    /// Returns `(slot, newly taken)` per key. Keys no longer present give their slots back.
+    /// `keys` has at most `capacity` distinct entries (the snapshot builder's limit, checked
+    /// with the config): then a slot is always free, since every live key holds exactly one.
+    fn assign(&mut self, keys: &[K]) -> Vec<(u16, bool)> {
+        let wanted: std::collections::HashSet<K> = keys.iter().copied().collect();
+        let mut held: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+        for (slot, o) in self.owner.iter_mut().enumerate() {
+            match *o {
+                Some(k) if wanted.contains(&k) => {
+                    held.insert(k, slot);
+                }
+                Some(_) => {
+                    *o = None;
+                    self.retired.push_back(slot);
+                }
+                None => {}
+            }
+        }
+        keys.iter()
+            .map(|k| {
+                if let Some(&slot) = held.get(k) {
+                    return (slot as u16, false);
+                }
+                let slot = if self.next_fresh < self.owner.len() {
+                    self.next_fresh += 1;
+                    self.next_fresh - 1
+                } else {
+                    // Cannot be empty: see the doc comment (a duplicate key reuses `held`).
+                    self.retired.pop_front().unwrap_or(0)
+                };
+                self.owner[slot] = Some(*k);
+                held.insert(*k, slot);
+                (slot as u16, true)
+            })
+            .collect()
+    }
+}
+
+/// The control plane's map from service/backend identity to counter slot, kept across reloads
+/// (see the module docs).
+#[derive(Clone, Debug)]
+pub struct CounterSlots {
+    services: SlotTable<ServiceIdentity>,
+    backends: SlotTable<BackendIdentity>,
+    /// Baselines of the slots' current owners.
+    service_base: Vec<ServiceTotals>,
+    backend_base: Vec<BackendTotals>,
+}
+
+impl Default for CounterSlots {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CounterSlots {
+    /// No slot handed out yet; as many slots as [`LcoreCounters`] has.
+    pub fn new() -> Self {
+        Self::with_capacity(MAX_SERVICES, MAX_BACKENDS)
+    }
+
+    fn with_capacity(services: usize, backends: usize) -> Self {
+        CounterSlots {
+            services: SlotTable::new(services),
+            backends: SlotTable::new(backends),
+            service_base: vec![ServiceTotals::default(); services],
+            backend_base: vec![BackendTotals::default(); backends],
+        }
+    }
+
+    /// Assigns slots for the services and backends of `config` (validated, so within
+    /// [`MAX_SERVICES`] / [`MAX_BACKENDS`]) and returns the labels to build the snapshot and
+    /// report with. A slot newly taken gets its current sum over `lcores` as baseline.
+    pub fn assign(&mut self, config: &Config, lcores: &[&LcoreCounters]) -> StatsLabels {
+        let svc_id = |si: usize| {
+            let s = &config.services[si];
+            ServiceIdentity { vip: s.vip, protocol: s.protocol.as_str(), port: s.port }
+        };
+        let skeys: Vec<ServiceIdentity> = (0..config.services.len()).map(svc_id).collect();
+        let bkeys: Vec<BackendIdentity> =
+            config.backends().map(|(_, si, b)| BackendIdentity { service: svc_id(si), address: b.address }).collect();
+        let sslots = self.services.assign(&skeys);
+        let bslots = self.backends.assign(&bkeys);
+        for &(slot, new) in &sslots {
+            if new {
+                self.service_base[usize::from(slot)] = ServiceTotals::of_slot(slot, lcores);
+            }
+        }
+        for &(slot, new) in &bslots {
+            if new {
+                self.backend_base[usize::from(slot)] = BackendTotals::of_slot(slot, lcores);
+            }
+        }
         StatsLabels {
             ports: config.ports.iter().map(|p| p.name.clone()).collect(),
             services: config
                 .services
                 .iter()
-                .map(|s| ServiceLabel { name: s.name.clone(), vip: s.vip, protocol: s.protocol.as_str(), port: s.port })
+                .zip(&sslots)
+                .map(|(s, &(slot, _))| ServiceLabel {
+                    name: s.name.clone(),
+                    vip: s.vip,
+                    protocol: s.protocol.as_str(),
+                    port: s.port,
+                    slot,
+                    base: self.service_base[usize::from(slot)],
+                })
                 .collect(),
             backends: config
                 .backends()
-                .map(|(_, si, b)| BackendLabel { service: config.services[si].name.clone(), address: b.address })
+                .zip(&bslots)
+                .map(|((_, si, b), &(slot, _))| BackendLabel {
+                    service: config.services[si].name.clone(),
+                    address: b.address,
+                    slot,
+                    base: self.backend_base[usize::from(slot)],
+                })
                 .collect(),
         }
     }
@@ -305,6 +546,8 @@ pub struct VerdictStats {
     pub icmp_to_backend: u64,
     /// Frag-needed / packet-too-big generated.
     pub pmtu_generated: u64,
+    /// Time exceeded sent (the expired packets are also in the `ttl_exceeded` drops).
+    pub time_exceeded_sent: u64,
 }
 
 /// Connection-table totals.
@@ -320,6 +563,12 @@ pub struct ConntrackStats {
     pub evictions: u64,
     /// Idle flows expired.
     pub expired: u64,
+    /// Flows found again by backend identity after a snapshot moved their backend's index.
+    pub rehomed: u64,
+    /// Flows whose backend left the config, re-pinned to the Maglev choice.
+    pub backend_gone: u64,
+    /// New flows the full table refused (forwarded untracked).
+    pub full: u64,
     /// Live entries now (all lcores).
     pub entries: u64,
     /// Neighbor observations lost to a full learned queue.
@@ -365,8 +614,9 @@ pub struct StatsReport {
 }
 
 impl StatsReport {
-    /// Sums `lcores` (`(lcore id, its counters)`) under `labels`. Slots beyond the labels
-    /// (services or backends of a config no longer running) are not reported.
+    /// Sums `lcores` (`(lcore id, its counters)`) under `labels`: each service and backend from
+    /// its own slot, minus the baseline of when it took the slot. Slots no label names
+    /// (identities no longer in the running config) are not reported.
     pub fn collect(labels: &StatsLabels, lcores: &[(u32, &LcoreCounters)]) -> StatsReport {
         let sum = |f: &dyn Fn(&LcoreCounters) -> u64| -> u64 {
             lcores.iter().fold(0u64, |a, (_, c)| a.wrapping_add(f(c)))
@@ -400,32 +650,35 @@ impl StatsReport {
                 snapshot_switches: c.snapshot_switches.get(),
             })
             .collect();
+        let counters: Vec<&LcoreCounters> = lcores.iter().map(|(_, c)| *c).collect();
         let services = labels
             .services
             .iter()
-            .enumerate()
-            .take(MAX_SERVICES)
-            .map(|(i, l)| ServiceStats {
-                name: l.name.clone(),
-                vip: l.vip.to_string(),
-                protocol: l.protocol.to_string(),
-                port: l.port,
-                packets: sum(&|c| c.services[i].packets.get()),
-                bytes: sum(&|c| c.services[i].bytes.get()),
-                new_flows: sum(&|c| c.services[i].new_flows.get()),
-                untracked: sum(&|c| c.services[i].untracked.get()),
+            .map(|l| {
+                let t = ServiceTotals::of_slot(l.slot, &counters);
+                ServiceStats {
+                    name: l.name.clone(),
+                    vip: l.vip.to_string(),
+                    protocol: l.protocol.to_string(),
+                    port: l.port,
+                    packets: t.packets.wrapping_sub(l.base.packets),
+                    bytes: t.bytes.wrapping_sub(l.base.bytes),
+                    new_flows: t.new_flows.wrapping_sub(l.base.new_flows),
+                    untracked: t.untracked.wrapping_sub(l.base.untracked),
+                }
             })
             .collect();
         let backends = labels
             .backends
             .iter()
-            .enumerate()
-            .take(MAX_BACKENDS)
-            .map(|(i, l)| BackendStats {
-                service: l.service.clone(),
-                address: l.address.to_string(),
-                packets: sum(&|c| c.backends[i].packets.get()),
-                bytes: sum(&|c| c.backends[i].bytes.get()),
+            .map(|l| {
+                let t = BackendTotals::of_slot(l.slot, &counters);
+                BackendStats {
+                    service: l.service.clone(),
+                    address: l.address.to_string(),
+                    packets: t.packets.wrapping_sub(l.base.packets),
+                    bytes: t.bytes.wrapping_sub(l.base.bytes),
+                }
             })
             .collect();
         let drops = DropReason::ALL
@@ -446,6 +699,7 @@ impl StatsReport {
                 dropped: sum(&drops_of),
                 icmp_to_backend: sum(&|c| c.icmp_to_backend.get()),
                 pmtu_generated: sum(&|c| c.pmtu_generated.get()),
+                time_exceeded_sent: sum(&|c| c.time_exceeded_sent.get()),
             },
             conntrack: ConntrackStats {
                 hits: sum(&|c| c.conntrack_hits.get()),
@@ -453,6 +707,9 @@ impl StatsReport {
                 inserts: sum(&|c| c.conntrack_inserts.get()),
                 evictions: sum(&|c| c.conntrack_evictions.get()),
                 expired: sum(&|c| c.conntrack_expired.get()),
+                rehomed: sum(&|c| c.conntrack_rehomed.get()),
+                backend_gone: sum(&|c| c.conntrack_backend_gone.get()),
+                full: sum(&|c| c.conntrack_full.get()),
                 entries: sum(&|c| c.conntrack_entries.get()),
                 learned_dropped: sum(&|c| c.learned_dropped.get()),
             },
@@ -542,11 +799,15 @@ impl StatsReport {
         for (name, help, kind, n) in [
             ("icmp_to_backend_total", "ICMP errors routed to the backend of the quoted flow.", "counter", v.icmp_to_backend),
             ("pmtu_generated_total", "ICMP frag-needed / packet-too-big generated.", "counter", v.pmtu_generated),
+            ("time_exceeded_sent_total", "ICMP time exceeded sent for packets whose TTL ran out.", "counter", v.time_exceeded_sent),
             ("conntrack_hits_total", "Connection-table lookups that found a flow.", "counter", c.hits),
             ("conntrack_misses_total", "Connection-table lookups that found none.", "counter", c.misses),
             ("conntrack_inserts_total", "Flows inserted into the connection table.", "counter", c.inserts),
             ("conntrack_evictions_total", "Half-open flows evicted to make room.", "counter", c.evictions),
             ("conntrack_expired_total", "Idle flows expired.", "counter", c.expired),
+            ("conntrack_rehomed_total", "Flows found again by backend identity after a reload moved the backend.", "counter", c.rehomed),
+            ("conntrack_backend_gone_total", "Flows whose backend left the config, re-pinned to the Maglev choice.", "counter", c.backend_gone),
+            ("conntrack_full_total", "New flows the full connection table refused (forwarded untracked).", "counter", c.full),
             ("conntrack_entries", "Live connection-table entries, all lcores.", "gauge", c.entries),
             ("learned_dropped_total", "Neighbor observations lost to a full learned queue.", "counter", c.learned_dropped),
             ("reloads_total", "Successful configuration reloads.", "counter", ctl.reloads),
@@ -571,12 +832,16 @@ impl StatsReport {
                 p.name, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.tx_dropped
             );
         }
-        let _ = writeln!(o, "\n{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}", "LCORE", "RX PKTS", "TX PKTS", "DROPPED", "FORWARDED", "TO KERNEL", "FLOWS");
+        let _ = writeln!(
+            o,
+            "\n{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}{:>11}",
+            "LCORE", "RX PKTS", "TX PKTS", "DROPPED", "FORWARDED", "TO KERNEL", "FLOWS", "SNAPSHOTS"
+        );
         for l in &self.lcores {
             let _ = writeln!(
                 o,
-                "{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}",
-                l.lcore, l.rx_packets, l.tx_packets, l.dropped, l.forwarded, l.to_kernel, l.conntrack_entries
+                "{:<24}{:>14}{:>14}{:>12}{:>14}{:>14}{:>12}{:>11}",
+                l.lcore, l.rx_packets, l.tx_packets, l.dropped, l.forwarded, l.to_kernel, l.conntrack_entries, l.snapshot_switches
             );
         }
         let _ = writeln!(o, "\n{:<24}{:<32}{:>14}{:>16}{:>12}{:>12}", "SERVICE", "VIP", "PACKETS", "BYTES", "NEW FLOWS", "UNTRACKED");
@@ -591,8 +856,8 @@ impl StatsReport {
         let v = &self.verdicts;
         let _ = writeln!(
             o,
-            "\nverdicts: forwarded {} replied {} to_kernel {} from_kernel {} dropped {} icmp_to_backend {} pmtu_generated {}",
-            v.forwarded, v.replied, v.to_kernel, v.from_kernel, v.dropped, v.icmp_to_backend, v.pmtu_generated
+            "\nverdicts: forwarded {} replied {} to_kernel {} from_kernel {} dropped {} icmp_to_backend {} pmtu_generated {} time_exceeded_sent {}",
+            v.forwarded, v.replied, v.to_kernel, v.from_kernel, v.dropped, v.icmp_to_backend, v.pmtu_generated, v.time_exceeded_sent
         );
         let nonzero: Vec<String> =
             self.drops.iter().filter(|d| d.packets > 0).map(|d| format!("{} {}", d.reason, d.packets)).collect();
@@ -600,8 +865,8 @@ impl StatsReport {
         let c = &self.conntrack;
         let _ = writeln!(
             o,
-            "conntrack: entries {} hits {} misses {} inserts {} evictions {} expired {} learned_dropped {}",
-            c.entries, c.hits, c.misses, c.inserts, c.evictions, c.expired, c.learned_dropped
+            "conntrack: entries {} hits {} misses {} inserts {} evictions {} expired {} rehomed {} backend_gone {} full {} learned_dropped {}",
+            c.entries, c.hits, c.misses, c.inserts, c.evictions, c.expired, c.rehomed, c.backend_gone, c.full, c.learned_dropped
         );
         let ctl = &self.control;
         let _ = writeln!(
@@ -680,13 +945,13 @@ mod tests {
         StatsLabels {
             ports: vec!["nic0".into(), "kni0".into()],
             services: vec![
-                ServiceLabel { name: "web".into(), vip: "198.18.0.100".parse().unwrap(), protocol: "tcp", port: Some(80) },
-                ServiceLabel { name: "any".into(), vip: "198.18.0.100".parse().unwrap(), protocol: "udp", port: None },
+                ServiceLabel { name: "web".into(), vip: "198.18.0.100".parse().unwrap(), protocol: "tcp", port: Some(80), slot: 0, base: Default::default() },
+                ServiceLabel { name: "any".into(), vip: "198.18.0.100".parse().unwrap(), protocol: "udp", port: None, slot: 1, base: Default::default() },
             ],
             backends: vec![
-                BackendLabel { service: "web".into(), address: "198.18.0.10".parse().unwrap() },
-                BackendLabel { service: "web".into(), address: "198.18.0.11".parse().unwrap() },
-                BackendLabel { service: "any".into(), address: "fd00::1".parse().unwrap() },
+                BackendLabel { service: "web".into(), address: "198.18.0.10".parse().unwrap(), slot: 0, base: Default::default() },
+                BackendLabel { service: "web".into(), address: "198.18.0.11".parse().unwrap(), slot: 1, base: Default::default() },
+                BackendLabel { service: "any".into(), address: "fd00::1".parse().unwrap(), slot: 2, base: Default::default() },
             ],
         }
     }
@@ -710,6 +975,11 @@ mod tests {
         b.drop(DropReason::Truncated);
         a.forwarded.add(8);
         b.forwarded.add(1);
+        a.conntrack_rehomed.add(4);
+        b.conntrack_backend_gone.add(2);
+        a.conntrack_full.add(1);
+        b.learned_dropped.add(3);
+        a.time_exceeded_sent.add(6);
         LcoreCounters::set(&a.conntrack_entries, 100);
         LcoreCounters::set(&b.conntrack_entries, 50);
         let r = StatsReport::collect(&labels(), &[(1, &a), (2, &b)]);
@@ -727,6 +997,14 @@ mod tests {
         assert_eq!(r.verdicts.forwarded, 9);
         assert_eq!(r.verdicts.dropped, 3);
         assert_eq!(r.conntrack.entries, 150);
+        assert_eq!((r.conntrack.rehomed, r.conntrack.backend_gone, r.conntrack.full, r.conntrack.learned_dropped), (4, 2, 1, 3));
+        assert_eq!(r.verdicts.time_exceeded_sent, 6);
+        let text = r.render_prometheus();
+        for want in ["time_exceeded_sent_total 6\n", "conntrack_rehomed_total 4\n", "conntrack_backend_gone_total 2\n", "conntrack_full_total 1\n", "learned_dropped_total 3\n"] {
+            assert!(text.contains(want), "{want} missing in\n{text}");
+        }
+        let table = r.render_table();
+        assert!(table.contains("rehomed 4 backend_gone 2 full 1 learned_dropped 3"), "{table}");
         assert_eq!(r.lcores.len(), 2);
         assert_eq!((r.lcores[0].lcore, r.lcores[0].rx_packets, r.lcores[0].dropped), (1, 10, 1));
         assert_eq!((r.lcores[1].lcore, r.lcores[1].rx_packets, r.lcores[1].dropped), (2, 5, 2));
@@ -768,14 +1046,53 @@ mod tests {
         }
     }
 
-    /// The human table names every port, service and backend and shows non-zero drop reasons.
+    fn config(backends: &[&str]) -> Config {
+        let mut t = String::from(
+            "[eal]\nmain_lcore = 0\nlcores = [1]\n[[port]]\nname = \"nic0\"\ndevargs = \"net_null0\"\nrole = \"nic\"\n\
+             [host]\nipv4 = \"198.18.0.2/24\"\n[[service]]\nname = \"web\"\nvip = \"198.18.0.100\"\nprotocol = \"tcp\"\nport = 80\n",
+        );
+        for b in backends {
+            t.push_str(&format!("[[service.backend]]\naddress = \"{b}\"\n"));
+        }
+        Config::parse(&t).unwrap()
+    }
+
+    /// Slot hand-over when every slot has been used once: the newcomer takes the slot retired
+    /// longest ago, and starts from the baseline taken then, so it reports only its own counts.
+    #[test]
+    fn reused_slot_starts_from_its_baseline() {
+        let mut slots = CounterSlots::with_capacity(4, 3);
+        let c = LcoreCounters::new();
+        let l = slots.assign(&config(&["198.18.0.10", "198.18.0.11", "198.18.0.12"]), &[&c]);
+        assert_eq!(l.backend_slots(), vec![0, 1, 2]);
+        c.backends[0].packets.add(5);
+        c.backends[1].packets.add(6);
+        // .10 and .11 leave (in that slot order), .13 arrives: no fresh slot is left.
+        let l = slots.assign(&config(&["198.18.0.12", "198.18.0.13"]), &[&c]);
+        assert_eq!(l.backend_slots(), vec![2, 0], "kept slot, then the oldest retired one");
+        assert_eq!(l.backends[1].base, BackendTotals { packets: 5, bytes: 0 });
+        c.backends[0].packets.add(2);
+        let r = StatsReport::collect(&l, &[(1, &c)]);
+        assert_eq!((r.backends[1].address.as_str(), r.backends[1].packets), ("198.18.0.13", 2));
+        // .11 comes back: slot 1 (retired at the same reload as 0, later in slot order).
+        let l = slots.assign(&config(&["198.18.0.11", "198.18.0.12", "198.18.0.13"]), &[&c]);
+        assert_eq!(l.backend_slots(), vec![1, 2, 0]);
+        let r = StatsReport::collect(&l, &[(1, &c)]);
+        assert_eq!(r.backends.iter().map(|b| b.packets).collect::<Vec<_>>(), vec![0, 0, 2]);
+    }
+
+    /// The human table names every port, service and backend, shows non-zero drop reasons and
+    /// each lcore's snapshot switches.
     #[test]
     fn table_text() {
         let a = LcoreCounters::new();
         a.drop(DropReason::NoNeighbor);
+        a.snapshot_switches.add(3);
         let t = StatsReport::collect(&labels(), &[(1, &a)]).render_table();
-        for want in ["nic0", "kni0", "web", "tcp 198.18.0.100:80", "udp 198.18.0.100:*", "fd00::1", "drops: no_neighbor 1"] {
+        for want in ["nic0", "kni0", "web", "tcp 198.18.0.100:80", "udp 198.18.0.100:*", "fd00::1", "drops: no_neighbor 1", "SNAPSHOTS"] {
             assert!(t.contains(want), "missing {want:?} in\n{t}");
         }
+        let row = t.lines().find(|l| l.starts_with('1')).expect("the lcore row");
+        assert!(row.ends_with(" 3"), "snapshot switches in the lcore row: {row:?}");
     }
 }

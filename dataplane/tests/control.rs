@@ -308,3 +308,82 @@ fn check_config_summary() {
     std::fs::remove_file(&bad).unwrap();
     assert!(e.starts_with("eal.lcores[0]: contains eal.main_lcore 0"), "{e}");
 }
+
+/// `config_text` with a second service, "dns" (UDP 53 on the same VIP, one backend), listed
+/// before or after "web".
+fn two_services(sock: &Path, web: &[&str], dns_first: bool) -> String {
+    let base = config_text(sock, web, 1);
+    let dns = "\n[[service]]\nname = \"dns\"\nvip = \"198.18.0.100\"\nprotocol = \"udp\"\nport = 53\nmaglev_size = 251\n[[service.backend]]\naddress = \"198.18.0.53\"\n";
+    if dns_first {
+        let at = base.find("[[service]]").unwrap();
+        format!("{}{}\n{}", &base[..at], dns.trim_start(), &base[at..])
+    } else {
+        format!("{base}{dns}")
+    }
+}
+
+/// Counts of the service named `name` and of backend `addr` of it.
+fn counts(r: &StatsReport, name: &str, addr: &str) -> (u64, u64) {
+    let s = r.services.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no service {name}"));
+    let b = r.backends.iter().find(|b| b.service == name && b.address == addr).unwrap_or_else(|| panic!("no backend {addr}"));
+    (s.packets, b.packets)
+}
+
+/// Counters are keyed by identity, not position: lcores count into the slots the snapshot
+/// names, and a reload that reorders services, reorders and removes backends and adds new ones
+/// keeps every count under its own name; a new backend starts at zero, and a backend that
+/// left and comes back does not inherit anyone's counts (its own old ones included: it is a
+/// new backend).
+#[test]
+fn counters_follow_identity_across_reloads() {
+    let h = Harness::start("identity");
+    h.write_config(&two_services(&h.sock, &["198.18.0.10", "198.18.0.11"], false));
+    client_request(&h.sock, "reload").unwrap();
+    let snap = h.next_snapshots().remove(0);
+    // What an lcore does for a forwarded packet: count in the snapshot's slots.
+    let count = |snap: &Snapshot, lcore: usize, addr: &str, n: u64| {
+        let b = snap.backends.iter().find(|b| b.addr.to_string() == addr).unwrap();
+        let s = &snap.services[usize::from(b.service)];
+        h.counters[lcore].services[usize::from(s.counter)].packets.add(n);
+        h.counters[lcore].backends[usize::from(b.counter)].packets.add(n);
+    };
+    count(&snap, 0, "198.18.0.10", 5);
+    count(&snap, 1, "198.18.0.11", 7);
+    count(&snap, 0, "198.18.0.53", 11);
+    let r = h.stats();
+    assert_eq!(counts(&r, "web", "198.18.0.10"), (12, 5));
+    assert_eq!(counts(&r, "web", "198.18.0.11"), (12, 7));
+    assert_eq!(counts(&r, "dns", "198.18.0.53"), (11, 11));
+
+    // dns moves first, .10 leaves, .11 moves to the end behind two new backends.
+    h.write_config(&two_services(&h.sock, &["198.18.0.12", "198.18.0.13", "198.18.0.11"], true));
+    client_request(&h.sock, "reload").unwrap();
+    let snap = h.next_snapshots().remove(0);
+    assert_eq!(snap.services[0].name, "dns");
+    let r = h.stats();
+    assert_eq!(r.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), vec!["dns", "web"]);
+    assert_eq!(counts(&r, "web", "198.18.0.11"), (12, 7), "kept across the reorder");
+    assert_eq!(counts(&r, "dns", "198.18.0.53"), (11, 11));
+    assert_eq!(counts(&r, "web", "198.18.0.12").1, 0, "a new backend starts at zero");
+    assert_eq!(counts(&r, "web", "198.18.0.13").1, 0);
+    assert!(r.backends.iter().all(|b| b.address != "198.18.0.10"), "a removed backend is not reported");
+    count(&snap, 1, "198.18.0.12", 3);
+    count(&snap, 0, "198.18.0.11", 1);
+    let r = h.stats();
+    assert_eq!(counts(&r, "web", "198.18.0.12"), (16, 3));
+    assert_eq!(counts(&r, "web", "198.18.0.11"), (16, 8));
+    assert_eq!(counts(&r, "web", "198.18.0.13").1, 0);
+
+    // .10 comes back: a new identity again, counted from zero.
+    h.write_config(&two_services(&h.sock, &["198.18.0.10", "198.18.0.11"], false));
+    client_request(&h.sock, "reload").unwrap();
+    let snap = h.next_snapshots().remove(0);
+    let r = h.stats();
+    assert_eq!(counts(&r, "web", "198.18.0.10"), (16, 0));
+    assert_eq!(counts(&r, "web", "198.18.0.11"), (16, 8));
+    // Slots in the snapshot are unique per kind.
+    let mut slots: Vec<u16> = snap.backends.iter().map(|b| b.counter).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), snap.backends.len());
+}

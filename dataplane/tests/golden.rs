@@ -804,13 +804,48 @@ fn cases() -> Vec<Case> {
         let (i, _) = tcp4_frame(ip4(CLIENT4, VIP_NOBE, 6), 40000, 80, SYN, b"");
         c.push(drop("no_backend: only a weight-0 backend", i, DropReason::NoBackend));
     }
+    // --- TTL expiry: answered like a router (cases named "time exceeded" are also counted as
+    // `ttl_exceeded` drops, see the counter sanity check) ---
     {
-        let (i, _) = tcp4_frame(ip4(CLIENT4, VIP_IPIP, 6).ttl(1), 40000, 80, SYN, b"");
-        c.push(drop("ttl_exceeded: TTL 1 into a tunnel", i, DropReason::TtlExceeded));
+        // A 60-byte padded frame: the quote is the whole IP packet, padding cut.
+        let (i, original) = tcp4_frame(ip4(CLIENT4, VIP_IPIP, 6).ttl(1), 40000, 80, SYN, b"");
+        let reply = ip4(VIP_IPIP, CLIENT4, 1).ident(0).df(false).build(&icmp4(11, 0, [0; 4], &original));
+        c.push(case("time exceeded v4: TTL 1 into a tunnel: type 11 code 0 from the VIP quoting the packet", i, Verdict::Reply, Expect::Bytes(eth(ROUTER_MAC, LB_MAC, 0x0800, &reply))));
     }
     {
-        let i = eth(LB_MAC, ROUTER_MAC, 0x86dd, &ip6(CLIENT6, VIP6_IPIP, 6, 1, 0, 0, &tcp(CLIENT6, VIP6_IPIP, 40000, 80, SYN, b"")));
-        c.push(drop("ttl_exceeded: hop limit 1 into a tunnel", i, DropReason::TtlExceeded));
+        // TTL 0 and a full-size packet: the quote stops at 576 bytes in all (RFC 1812).
+        let h = ip4(CLIENT4, VIP_IPIP, 6).ttl(0);
+        let original = h.build(&tcp(CLIENT4, VIP_IPIP, 40001, 80, ACK, &[0x63; 1460]));
+        let reply = ip4(VIP_IPIP, CLIENT4, 1).ident(0).df(false).build(&icmp4(11, 0, [0; 4], &original[..548]));
+        c.push(case("time exceeded v4: TTL 0, 1500 bytes: 548-byte quote", eth(LB_MAC, ROUTER_MAC, 0x0800, &original), Verdict::Reply, Expect::Bytes(eth(ROUTER_MAC, LB_MAC, 0x0800, &reply))));
+    }
+    {
+        let original = ip6(CLIENT6, VIP6_IPIP, 6, 1, 0, 0, &tcp(CLIENT6, VIP6_IPIP, 40000, 80, SYN, b""));
+        let reply = ip6(VIP6_IPIP, CLIENT6, 58, 64, 0, 0, &icmp6(VIP6_IPIP, CLIENT6, 3, 0, [0; 4], &original));
+        c.push(case("time exceeded v6: hop limit 1 into a tunnel: type 3 code 0 from the VIP quoting the packet", eth(LB_MAC, ROUTER_MAC, 0x86dd, &original), Verdict::Reply, Expect::Bytes(eth(ROUTER_MAC, LB_MAC, 0x86dd, &reply))));
+    }
+    {
+        // Hop limit 1 and 1500 bytes on a VLAN: the answer fills the 1280-byte IPv6 minimum MTU.
+        let original = ip6(CLIENT6, VIP6_IPIP, 6, 1, 0, 0, &tcp(CLIENT6, VIP6_IPIP, 40002, 80, ACK, &[0x64; 1440]));
+        let reply = ip6(VIP6_IPIP, CLIENT6, 58, 64, 0, 0, &icmp6(VIP6_IPIP, CLIENT6, 3, 0, [0; 4], &original[..1232]));
+        assert_eq!(reply.len(), 1280);
+        c.push(case("time exceeded v6: 1500 bytes on VLAN 100: 1232-byte quote, VLAN kept", eth_vlan(LB_MAC, ROUTER_MAC, 100, 0x86dd, &original), Verdict::Reply, Expect::Bytes(eth_vlan(ROUTER_MAC, LB_MAC, 100, 0x86dd, &reply))));
+    }
+    {
+        // An ICMP error about a VIP flow, itself expiring: never answered with an error.
+        let quoted = ip4(VIP_IPIP, CLIENT4, 6).build(&tcp(VIP_IPIP, CLIENT4, 80, 40000, ACK, b""));
+        let packet = ip4(ROUTER4, VIP_IPIP, 1).ttl(1).df(false).build(&icmp4(3, 4, [0, 0, 0x05, 0x78], &quoted[..28]));
+        c.push(drop("ttl_exceeded: an ICMP error with TTL 1 gets no time exceeded", pad60(eth(LB_MAC, ROUTER_MAC, 0x0800, &packet)), DropReason::TtlExceeded));
+    }
+    {
+        let (i, _) = tcp4_frame(ip4("0.0.0.0", VIP_IPIP, 6).ttl(1), 40000, 80, SYN, b"");
+        c.push(drop("ttl_exceeded: TTL 1 from source 0.0.0.0 gets no time exceeded (no host to answer)", i, DropReason::TtlExceeded));
+    }
+    {
+        let quoted = ip6(VIP6_IPIP, CLIENT6, 6, 64, 0, 0, &tcp(VIP6_IPIP, CLIENT6, 80, 40000, ACK, b""));
+        let msg = icmp6(ROUTER6, VIP6_IPIP, 2, 0, 1400u32.to_be_bytes(), &quoted);
+        let i = eth(LB_MAC, ROUTER_MAC, 0x86dd, &ip6(ROUTER6, VIP6_IPIP, 58, 1, 0, 0, &msg));
+        c.push(drop("ttl_exceeded: an ICMPv6 packet-too-big with hop limit 1 gets no time exceeded", i, DropReason::TtlExceeded));
     }
     {
         let mut h = ip4(CLIENT4, VIP_IPIP, 17);
@@ -949,10 +984,15 @@ fn golden_table() {
     assert_eq!(counters.from_kernel.get(), 1);
     assert_eq!(counters.pmtu_generated.get(), 2);
     assert_eq!(counters.icmp_to_backend.get(), 3);
+    // A time-exceeded answer is counted as the `ttl_exceeded` drop of the expired packet.
+    let time_exceeded = cases.iter().filter(|c| c.name.starts_with("time exceeded")).count() as u64;
+    assert_eq!(time_exceeded, 4);
+    assert_eq!(counters.time_exceeded_sent.get(), time_exceeded);
     let want_replies = cases.iter().filter(|c| c.verdict == Verdict::Reply).count() as u64;
-    assert_eq!(counters.replied.get(), want_replies);
+    assert_eq!(counters.replied.get(), want_replies - time_exceeded);
     for r in DropReason::ALL {
-        let want = cases.iter().filter(|c| c.verdict == Verdict::Drop(r)).count() as u64;
+        let answered = if r == DropReason::TtlExceeded { time_exceeded } else { 0 };
+        let want = answered + cases.iter().filter(|c| c.verdict == Verdict::Drop(r)).count() as u64;
         assert_eq!(counters.drops[r as usize].get(), want, "drop counter {}", r.as_str());
     }
     // The per-service counters saw the ipip4 service's packets.
@@ -1182,4 +1222,53 @@ fn syn_flood_keeps_established_flows() {
     }
     assert_eq!(on_a, tracked, "tracked established flows kept backend A through the flood");
     assert!(counters.services[7].untracked.get() > 0, "the flood overflowed the table and was forwarded untracked");
+    assert!(counters.conntrack_full.get() > 0, "every refused insert is counted");
+}
+
+/// Service and backend counters go to the slots the snapshot names (the control plane keys
+/// them by identity, so they need not follow the order of the config), and a tracked flow
+/// whose backend index a new snapshot moved is counted as re-homed (same backend), one whose
+/// backend left as `backend_gone` (now on the Maglev choice).
+#[test]
+fn counters_use_snapshot_slots_and_count_rehoming() {
+    let slotted = |mut b: SnapshotBuilder| {
+        let n = b.services.len() as u16;
+        let mut next = 500u16;
+        for (i, s) in b.services.iter_mut().enumerate() {
+            s.counter = Some(n - 1 - i as u16);
+            for be in &mut s.backends {
+                be.counter = Some(next);
+                next += 1;
+            }
+        }
+        Arc::new(b.build(&ports(), &NeighborTable::new()).unwrap())
+    };
+    let counters = Arc::new(LcoreCounters::new());
+    let first = slotted(builder(0));
+    let (svc_slot, be_slot) = (usize::from(first.services[7].counter), usize::from(first.backends[7].counter));
+    assert_eq!((first.services[7].name.as_str(), svc_slot, be_slot), ("ct", first.services.len() - 8, 507));
+    let mut p = Pipeline::new(first, counters.clone(), Arc::new(ArrayQueue::new(4)), 4096);
+    let h = ip4(CLIENT4, VIP_CT, 6);
+    let frame = |flags: u8| pad60(eth(LB_MAC, ROUTER_MAC, 0x0800, &h.build(&tcp(CLIENT4, VIP_CT, 2000, 80, flags, b""))));
+    let mut b = VecBuf::new(&frame(SYN));
+    assert_eq!(p.process(&mut b, NIC, 0), Verdict::Forward(NIC));
+    assert_eq!((counters.services[svc_slot].packets.get(), counters.services[svc_slot].new_flows.get()), (1, 1));
+    assert_eq!(counters.backends[be_slot].packets.get(), 1);
+    assert_eq!(counters.services[7].packets.get() + counters.backends[7].packets.get(), 0, "nothing in positional slots");
+
+    // One more backend in the first service shifts every later backend's index by one.
+    let mut shifted = builder(0);
+    shifted.services[0] = shifted.services[0].clone().backend(ip("198.18.1.9"), 1, mac(BE1_MAC));
+    p.set_snapshot(slotted(shifted));
+    let mut b = VecBuf::new(&frame(ACK));
+    assert_eq!(p.process(&mut b, NIC, 1), Verdict::Forward(NIC));
+    assert_eq!(b.data()[..6], BE4_MAC, "still on backend A");
+    assert_eq!((counters.conntrack_rehomed.get(), counters.conntrack_backend_gone.get()), (1, 0));
+
+    // Backend A leaves: the flow is re-pinned to B.
+    p.set_snapshot(slotted(builder(2)));
+    let mut b = VecBuf::new(&frame(ACK));
+    assert_eq!(p.process(&mut b, NIC, 2), Verdict::Forward(NIC));
+    assert_eq!(b.data()[..6], BE5_MAC, "now on backend B");
+    assert_eq!((counters.conntrack_rehomed.get(), counters.conntrack_backend_gone.get()), (1, 1));
 }

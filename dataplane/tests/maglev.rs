@@ -93,56 +93,103 @@ fn weights_are_proportional() {
     }
 }
 
-/// Disruption when one backend is removed. The research reproduction (`l4lb.md` §2, M prime,
-/// unit weights, one of N removed) reports "unrelated churn" — table entries that changed
-/// although their backend stayed — of 0.55 % of the table at (M = 65537, N = 100), 0.61 % at
-/// (65537, 1000) and 0.33 % at (655373, 1000). We measure the same quantity with our hash,
-/// averaged over removing each of 5 different backends, print it together with the share of
-/// the surviving backends' slots that moved, and require it to stay below the published figure
-/// plus 10 %. The margin is there because the published figures are single removals with a
-/// different hash: at N = 100 our individual removals spread from 0.54 % to 0.62 % (mean
-/// 0.58 %), so 0.55 % is one draw from that spread, not a bound. At N = 1000 the spread is
-/// small and we measure 0.59 % and 0.32 %, below the published 0.61 % and 0.33 %.
+/// Unrelated churn of removing each backend of `all` in turn: per removal, the share of all `m`
+/// slots whose owner changed although that owner stayed. Removals are spread over the machine's
+/// cores (each builds its own tables; the result is in removal order either way).
+fn unrelated_churn_all_removals(all: &[MaglevBackend], m: u32) -> Vec<f64> {
+    let before = MaglevTable::build(all, m).unwrap();
+    let churn_of = |removed: usize| {
+        let rest: Vec<MaglevBackend> = all.iter().copied().filter(|b| b.index as usize != removed).collect();
+        let after = MaglevTable::build(&rest, m).unwrap();
+        let mut moved = 0usize;
+        for (x, y) in before.slots().iter().zip(after.slots()) {
+            if *x as usize == removed {
+                assert_ne!(*y as usize, removed, "a removed backend keeps no slot");
+            } else if x != y {
+                moved += 1;
+            }
+        }
+        moved as f64 / f64::from(m)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(all.len());
+    let chunk = all.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| s.spawn(move || (t * chunk..((t + 1) * chunk).min(all.len())).map(churn_of).collect::<Vec<f64>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Reference means from `tests/maglev_reference.py M N` (the research method: Python blake2b,
+/// names be0..beN-1), as fractions of M: over all N removals, except at (655373, 1000) where
+/// pure Python needs hours for all of them and the mean is over 100 evenly spaced removals
+/// (`--sample 100`: be0, be10, ..., be990; their spread is 0.317 %..0.339 %, stdev 0.005 %).
+const REF_65537_100: f64 = 0.00553;
+const REF_65537_1000: f64 = 0.00595;
+const REF_655373_1000: f64 = 0.00329;
+/// Standard deviation of that mean between hash functions, measured with our hash over five
+/// other address ranges for the backends (10.7/16, 172.7/16, 192.7/16, 100.7/16, 44.7/16; at
+/// N = 1000 over every 10th / 20th removal): e.g. at (65537, 100) the means were 0.563 %,
+/// 0.554 %, 0.567 %, 0.545 %, 0.561 %, and four blake2b keys in the script gave 0.553 %,
+/// 0.561 %, 0.546 %, 0.554 %.
+const DRAW_SD_65537_100: f64 = 0.000088;
+const DRAW_SD_65537_1000: f64 = 0.000073;
+const DRAW_SD_655373_1000: f64 = 0.000063;
+
+/// Disruption when one backend is removed, compared like with like.
+///
+/// The statistic is the *mean over removing each of the N backends in turn* of the unrelated
+/// churn (table entries whose backend changed although that backend stayed, as a share of M).
+/// The reference is the same statistic computed by `tests/maglev_reference.py`, which reproduces
+/// the research method of `l4lb.md` §2 (Python blake2b, names be0..beN-1, M prime, unit weights)
+/// over all N removals. The script shows that a single removal is one draw from a spread: at
+/// (65537, 100) one removal moves 0.51 % to 0.60 % and the mean is 0.553 %; the figures printed
+/// in `l4lb.md` (0.55 %, 0.61 %, 0.33 %) sit inside those spreads, so one of them is not a bound
+/// an implementation with another hash (or another backend naming) can be held to.
+///
+/// Between Maglev implementations with good hashes only the hash draw differs, and the mean
+/// itself moves by a standard deviation `DRAW_SD_*` between draws. The assertion is that our
+/// mean is at most the reference mean plus three such standard deviations (a draw lands inside
+/// that band 99.7 % of the time): a stated, measured tolerance, printed with the result. At
+/// (65537, 1000) and (655373, 1000) our mean is below the reference mean itself; at
+/// (65537, 100) it is 0.570 % against 0.553 %, inside the band (our other address ranges give
+/// 0.545 %..0.567 %).
+///
+/// No implementation change lowers it: the unrelated churn is a property of Maglev's greedy
+/// turn-taking fill (a freed slot lets the backend that reaches it first skip one preference,
+/// and the shift cascades), not of the hash (splitmix64 here, blake2b in the reference, same
+/// means) or of the turn order; lowering it would need history (a table built from the previous
+/// one), which breaks agreement between instances that did not see the same reloads.
 #[test]
 fn removal_moves_few_unrelated_slots() {
-    // (M, N, unrelated churn reported in l4lb.md §2, as a fraction of all entries)
-    let cases = [(65537u32, 100usize, 0.0055f64), (65537, 1000, 0.0061), (655373, 1000, 0.0033)];
-    for (m, n, reported) in cases {
-        let all = backends(n);
-        let before = MaglevTable::build(&all, m).unwrap();
-        let trials = 5;
-        let mut unrelated_sum = 0.0;
-        let mut moved_share_sum = 0.0;
-        for k in 0..trials {
-            let removed = (k * 7919) % n;
-            let rest: Vec<MaglevBackend> = all.iter().copied().filter(|b| b.index as usize != removed).collect();
-            let after = MaglevTable::build(&rest, m).unwrap();
-            let mut kept = 0usize;
-            let mut moved = 0usize;
-            for (x, y) in before.slots().iter().zip(after.slots()) {
-                if *x as usize == removed {
-                    assert_ne!(*y as usize, removed);
-                    continue;
-                }
-                kept += 1;
-                if x != y {
-                    moved += 1;
-                }
-            }
-            unrelated_sum += moved as f64 / f64::from(m);
-            moved_share_sum += moved as f64 / kept as f64;
-        }
-        let unrelated = unrelated_sum / trials as f64;
-        let moved_share = moved_share_sum / trials as f64;
+    // (M, N, reference mean over all removals, reference stdev of the mean between hash draws,
+    //  the single-removal figure printed in l4lb.md §2), all as fractions of M.
+    const CASES: [(u32, usize, f64, f64, f64); 3] = [
+        (65537, 100, REF_65537_100, DRAW_SD_65537_100, 0.0055),
+        (65537, 1000, REF_65537_1000, DRAW_SD_65537_1000, 0.0061),
+        (655373, 1000, REF_655373_1000, DRAW_SD_655373_1000, 0.0033),
+    ];
+    for (m, n, reference, draw_sd, published) in CASES {
+        let churn = unrelated_churn_all_removals(&backends(n), m);
+        let mean = churn.iter().sum::<f64>() / churn.len() as f64;
+        let min = churn.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = churn.iter().copied().fold(0.0, f64::max);
+        let bound = reference + 3.0 * draw_sd;
         println!(
-            "M={m} N={n}: unrelated churn {:.3} % of the table ({:.3} % of surviving backends' slots moved); l4lb.md §2 reports {:.2} %",
-            unrelated * 100.0,
-            moved_share * 100.0,
-            reported * 100.0
+            "M={m} N={n}: unrelated churn over all {n} removals: mean {:.3} % (min {:.3} %, max {:.3} %); \
+             reference mean {:.3} % +- {:.3} % between hash draws (bound {:.3} %); l4lb.md single draw {:.2} %",
+            mean * 100.0,
+            min * 100.0,
+            max * 100.0,
+            reference * 100.0,
+            draw_sd * 100.0,
+            bound * 100.0,
+            published * 100.0
         );
-        assert!(unrelated < reported * 1.10, "M={m} N={n}: {unrelated} >= {reported} + 10 %");
-        // The disruption a removal causes is dominated by the removed backend's own 1/N share.
-        assert!(unrelated < 1.0 / n as f64 + 0.01);
+        assert!(mean <= bound, "M={m} N={n}: mean unrelated churn {mean} > reference {reference} + 3 x {draw_sd}");
+        // No single removal moves more than 1 % of the table besides the removed backend's own.
+        assert!(max < 0.01, "M={m} N={n}: one removal moved {max} of the table");
     }
 }
 
@@ -154,3 +201,4 @@ fn removed_backend_owns_nothing() {
     let t = MaglevTable::build(&rest, 251).unwrap();
     assert!(t.slots().iter().all(|&s| s != 3 && s != NO_BACKEND));
 }
+

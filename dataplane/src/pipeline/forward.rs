@@ -22,7 +22,8 @@
 
 use std::net::IpAddr;
 
-use super::{icmp, Ctx, DropReason, Flow, Mode, PacketBuf, Verdict};
+use super::icmp::{self, IcmpError};
+use super::{Ctx, DropReason, Flow, Mode, PacketBuf, Verdict};
 use crate::pipeline::snapshot::Encap;
 use crate::wire::{
     gue, ipv4, ipv6, udp, EtherType, EthernetFrame, GueHeader, GueRepr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet,
@@ -81,19 +82,19 @@ pub(crate) fn forward<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow,
     };
     let inner_v6 = flow.dst.is_ipv6();
     let inner_len = buf.data().len() - l3;
-    // TTL first: an expiring packet gets no too-big answer.
+    // TTL first: an expiring packet gets time-exceeded, not too-big.
     let (tos, dont_frag) = {
         let data = &buf.data()[l3..];
         if inner_v6 {
             let ip = Ipv6Packet::new_unchecked(data);
             if ip.hop_limit() <= 1 {
-                return Verdict::Drop(DropReason::TtlExceeded);
+                return icmp::error_reply(ctx, buf, flow, IcmpError::TimeExceeded);
             }
             (ip.traffic_class(), true)
         } else {
             let ip = Ipv4Packet::new_unchecked(data);
             if ip.ttl() <= 1 {
-                return Verdict::Drop(DropReason::TtlExceeded);
+                return icmp::error_reply(ctx, buf, flow, IcmpError::TimeExceeded);
             }
             (ip.tos(), ip.dont_frag())
         }
@@ -104,13 +105,7 @@ pub(crate) fn forward<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow,
         if !dont_frag {
             return Verdict::Drop(DropReason::TooBig);
         }
-        // Quoting an ICMP error in an ICMP error is forbidden (RFC 1122 §3.2.2, RFC 4443 §2.4).
-        if ctx_is_icmp_error(buf.data(), flow) {
-            return Verdict::Drop(DropReason::TooBig);
-        }
-        ctx.mark_pmtu();
-        let room = (mtu - over) as u16;
-        return if inner_v6 { icmp::packet_too_big(ctx, buf, flow, room) } else { icmp::frag_needed(ctx, buf, flow, room) };
+        return icmp::error_reply(ctx, buf, flow, IcmpError::TooBig((mtu - over) as u16));
     }
     {
         let data = &mut buf.data_mut()[l3..];
@@ -188,14 +183,4 @@ pub(crate) fn forward<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow,
         }
     }
     Verdict::Forward(ctx.in_port)
-}
-
-/// True when the packet of `flow` is itself an ICMP/ICMPv6 error (never answered with one).
-fn ctx_is_icmp_error(frame: &[u8], flow: &Flow) -> bool {
-    let Some(&t) = frame.get(flow.l4) else { return false };
-    match flow.proto {
-        1 => crate::wire::Icmpv4Message(t).is_error(),
-        58 => t < 128,
-        _ => false,
-    }
 }

@@ -1,6 +1,12 @@
 //! ICMP and ICMPv6 addressed to a VIP: echo answered in place, errors routed to the backend of
-//! the flow they quote, and the too-big answers built in place when a tunnel cannot carry a
-//! packet.
+//! the flow they quote, and the errors the pipeline sends itself ([`error_reply`]: too big for
+//! the tunnel, TTL / hop limit expired) built in place.
+//!
+//! Rate: the errors we send are not rate limited (neither too-big nor time-exceeded): each is
+//! one answer to one received packet, no larger than ICMPV4_ERROR_MAX / ICMPV6_ERROR_MAX, sent
+//! back out of the port the packet came in on, so they never outnumber the packets that caused
+//! them. RFC 4443 §2.4 (f) asks
+//! IPv6 nodes to limit ICMPv6 errors; a per-lcore token bucket would be the place to add it.
 //!
 //! Error routing: in DSR the backend answers the client directly from the VIP, so a router on
 //! the way back reports a problem (frag-needed, packet-too-big, unreachable, time exceeded)
@@ -165,49 +171,69 @@ fn echo_reply_v6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow) -> V
     Verdict::Reply
 }
 
-/// Turns the IPv4 packet of `flow` (frame already cut at `flow.end`) into an ICMP "fragmentation
-/// needed" (type 3 code 4) from the VIP to the client, carrying `mtu`, quoting as much of the
-/// packet as fits in [`ICMPV4_ERROR_MAX`]. Built in place: the frame grows by the new IP and
-/// ICMP headers at the front and is cut after the quote.
-pub(crate) fn frag_needed<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow, mtu: u16) -> Verdict {
-    let l3 = flow.l2.l3_offset;
-    let grow = ipv4::HEADER_LEN + icmpv4::HEADER_LEN;
-    let quote = (flow.end - l3).min(ICMPV4_ERROR_MAX - grow);
-    let (client, vip) = {
-        let ip = Ipv4Packet::new_unchecked(&buf.data()[l3..]);
-        (ip.src_addr(), ip.dst_addr())
-    };
-    if !buf.prepend(grow) {
-        return Verdict::Drop(DropReason::Unsupported);
-    }
-    buf.truncate(l3 + grow + quote);
-    let nic_mac = ctx.nic_mac();
-    let data = buf.data_mut();
-    data.copy_within(grow..grow + l3, 0);
-    answer_ethernet(data, nic_mac);
-    let mut repr = Ipv4Repr::new(vip, client, IpProtocol::ICMP, icmpv4::HEADER_LEN + quote, forward::OUTER_TTL);
-    repr.dont_frag = false;
-    if repr.emit(&mut Ipv4Packet::new_unchecked(&mut data[l3..])).is_err() {
-        return Verdict::Drop(DropReason::Malformed);
-    }
-    let mut icmp = Icmpv4Packet::new_unchecked(&mut data[l3 + ipv4::HEADER_LEN..]);
-    icmp.set_msg_type(Icmpv4Message::DST_UNREACHABLE);
-    icmp.set_msg_code(icmpv4::CODE_FRAG_NEEDED);
-    icmp.set_next_hop_mtu(mtu);
-    icmp.fill_checksum();
-    Verdict::Reply
+/// An ICMP error the pipeline itself sends back to a client about one of its packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IcmpError {
+    /// The packet does not fit the tunnel: IPv4 "fragmentation needed" (type 3 code 4) or
+    /// ICMPv6 "packet too big" (type 2), carrying this MTU.
+    TooBig(u16),
+    /// The TTL / hop limit ran out at this routing hop: IPv4 "time exceeded in transit"
+    /// (type 11 code 0) or ICMPv6 "hop limit exceeded in transit" (type 3 code 0).
+    TimeExceeded,
 }
 
-/// The IPv6 counterpart of [`frag_needed`]: ICMPv6 packet-too-big (type 2) carrying `mtu`,
-/// quoting as much as fits in [`ICMPV6_ERROR_MAX`].
-pub(crate) fn packet_too_big<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow, mtu: u16) -> Verdict {
+impl IcmpError {
+    /// What the packet is dropped as when no error may be sent for it.
+    fn drop_reason(self) -> DropReason {
+        match self {
+            IcmpError::TooBig(_) => DropReason::TooBig,
+            IcmpError::TimeExceeded => DropReason::TtlExceeded,
+        }
+    }
+}
+
+/// True if the packet of `flow` is itself an ICMP or ICMPv6 error message.
+fn is_icmp_error(frame: &[u8], flow: &Flow) -> bool {
+    let Some(&t) = frame.get(flow.l4) else { return false };
+    match flow.proto {
+        1 => Icmpv4Message(t).is_error(),
+        58 => t < 128,
+        _ => false,
+    }
+}
+
+/// True if `ip` names one host an error can go back to: not unspecified, multicast or (IPv4)
+/// broadcast (RFC 1812 §4.3.2.7, RFC 4443 §2.4 (e)).
+fn is_unicast_host(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    }
+}
+
+/// Turns the packet of `flow` (frame already cut at `flow.end`) into the ICMP or ICMPv6 error
+/// `kind`, from the VIP back to the client through the port it came in on, and marks it for
+/// the counters. Built in place: the frame grows by the new IP and ICMP headers at the front
+/// and is cut after the quote, which is as much of the packet as fits in
+/// [`ICMPV4_ERROR_MAX`] (RFC 1812 §4.3.2.3, more than RFC 792's header + 8 bytes) or
+/// [`ICMPV6_ERROR_MAX`] (RFC 4443 §2.4 (c)).
+///
+/// Never answers an ICMP error with an error (RFC 1122 §3.2.2, RFC 4443 §2.4 (e)), nor a packet
+/// from an unspecified, multicast or broadcast source: such a packet is dropped with `kind`'s
+/// reason. Not rate limited: every packet that qualifies is
+/// answered, one answer per packet at most (RFC 4443 §2.4 (f) asks for a limit; see the
+/// module docs).
+pub(crate) fn error_reply<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow, kind: IcmpError) -> Verdict {
+    if is_icmp_error(buf.data(), flow) || !is_unicast_host(flow.src) {
+        return Verdict::Drop(kind.drop_reason());
+    }
     let l3 = flow.l2.l3_offset;
-    let grow = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
-    let quote = (flow.end - l3).min(ICMPV6_ERROR_MAX - grow);
-    let (client, vip) = {
-        let ip = Ipv6Packet::new_unchecked(&buf.data()[l3..]);
-        (ip.src_addr(), ip.dst_addr())
+    let (ip_len, icmp_len, max) = match flow.dst {
+        IpAddr::V4(_) => (ipv4::HEADER_LEN, icmpv4::HEADER_LEN, ICMPV4_ERROR_MAX),
+        IpAddr::V6(_) => (ipv6::HEADER_LEN, icmpv6::HEADER_LEN, ICMPV6_ERROR_MAX),
     };
+    let grow = ip_len + icmp_len;
+    let quote = (flow.end - l3).min(max - grow);
     if !buf.prepend(grow) {
         return Verdict::Drop(DropReason::Unsupported);
     }
@@ -216,22 +242,56 @@ pub(crate) fn packet_too_big<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow:
     let data = buf.data_mut();
     data.copy_within(grow..grow + l3, 0);
     answer_ethernet(data, nic_mac);
-    let repr = Ipv6Repr {
-        src_addr: vip,
-        dst_addr: client,
-        next_header: IpProtocol::ICMPV6,
-        payload_len: icmpv6::HEADER_LEN + quote,
-        hop_limit: forward::OUTER_TTL,
-        traffic_class: 0,
-        flow_label: 0,
-    };
-    if repr.emit(&mut Ipv6Packet::new_unchecked(&mut data[l3..])).is_err() {
-        return Verdict::Drop(DropReason::Malformed);
+    let ip = &mut data[l3..];
+    match (flow.dst, flow.src) {
+        (IpAddr::V4(vip), IpAddr::V4(client)) => {
+            let mut repr = Ipv4Repr::new(vip, client, IpProtocol::ICMP, icmp_len + quote, forward::OUTER_TTL);
+            repr.dont_frag = false;
+            if repr.emit(&mut Ipv4Packet::new_unchecked(&mut *ip)).is_err() {
+                return Verdict::Drop(DropReason::Malformed);
+            }
+            let mut icmp = Icmpv4Packet::new_unchecked(&mut ip[ip_len..]);
+            let (ty, code, mtu) = match kind {
+                IcmpError::TooBig(mtu) => (Icmpv4Message::DST_UNREACHABLE, icmpv4::CODE_FRAG_NEEDED, mtu),
+                IcmpError::TimeExceeded => (Icmpv4Message::TIME_EXCEEDED, icmpv4::CODE_TTL_EXCEEDED, 0),
+            };
+            icmp.set_msg_type(ty);
+            icmp.set_msg_code(code);
+            // The second word: next-hop MTU for frag-needed, unused (zero) otherwise.
+            icmp.set_next_hop_mtu(mtu);
+            icmp.fill_checksum();
+        }
+        (IpAddr::V6(vip), IpAddr::V6(client)) => {
+            let repr = Ipv6Repr {
+                src_addr: vip,
+                dst_addr: client,
+                next_header: IpProtocol::ICMPV6,
+                payload_len: icmp_len + quote,
+                hop_limit: forward::OUTER_TTL,
+                traffic_class: 0,
+                flow_label: 0,
+            };
+            if repr.emit(&mut Ipv6Packet::new_unchecked(&mut *ip)).is_err() {
+                return Verdict::Drop(DropReason::Malformed);
+            }
+            let mut icmp = Icmpv6Packet::new_unchecked(&mut ip[ip_len..]);
+            let (ty, mtu) = match kind {
+                IcmpError::TooBig(mtu) => (Icmpv6Message::PKT_TOO_BIG, u32::from(mtu)),
+                IcmpError::TimeExceeded => (Icmpv6Message::TIME_EXCEEDED, 0),
+            };
+            icmp.set_msg_type(ty);
+            // Code 0 for both: packet-too-big has no other; "hop limit exceeded in transit".
+            icmp.set_msg_code(0);
+            // The second word: the MTU for packet-too-big, unused (zero) for time exceeded.
+            icmp.set_mtu(mtu);
+            icmp.fill_checksum(&repr.pseudo_header());
+        }
+        // A flow's addresses share one family (the parser reads both from one header).
+        _ => return Verdict::Drop(DropReason::Malformed),
     }
-    let mut icmp = Icmpv6Packet::new_unchecked(&mut data[l3 + ipv6::HEADER_LEN..]);
-    icmp.set_msg_type(Icmpv6Message::PKT_TOO_BIG);
-    icmp.set_msg_code(0);
-    icmp.set_mtu(u32::from(mtu));
-    icmp.fill_checksum(&repr.pseudo_header());
+    match kind {
+        IcmpError::TooBig(_) => ctx.mark_pmtu(),
+        IcmpError::TimeExceeded => ctx.mark_time_exceeded(),
+    }
     Verdict::Reply
 }

@@ -29,8 +29,9 @@
 //!   established flows) the packet is still forwarded by Maglev, untracked, and counted in the
 //!   service's `untracked` counter — `DropReason::TableFull` is never produced by this pipeline.
 //! - **TTL**: tunnel modes are a routing hop: the inner TTL / hop limit is decremented, and a
-//!   packet arriving with 1 or 0 is dropped (`ttl_exceeded`). `dsr-l2` is a bridge hop: only
-//!   MACs change.
+//!   packet arriving with 1 or 0 is dropped (`ttl_exceeded`) and answered like a router does,
+//!   with ICMP time exceeded / ICMPv6 hop limit exceeded from the VIP (`time_exceeded_sent`;
+//!   not for an ICMP error). `dsr-l2` is a bridge hop: only MACs change.
 //! - **Too big**: an encapsulated packet longer than the MTU gets ICMP frag-needed (IPv4 with
 //!   DF) or packet-too-big (IPv6) carrying the MTU minus the tunnel overhead; an IPv4 packet
 //!   without DF is dropped (`too_big`): we never fragment.
@@ -157,6 +158,7 @@ struct Acct {
     untracked: bool,
     icmp_to_backend: bool,
     pmtu: bool,
+    time_exceeded: bool,
 }
 
 /// The parsed L3/L4 facts of a VIP packet.
@@ -206,6 +208,7 @@ impl Ctx<'_> {
     pub fn learn(&mut self, ip: IpAddr, mac: crate::wire::EthernetAddress) {
         if self.learned.push(Neighbor { ip, mac, port: self.in_port }).is_err() {
             *self.learned_dropped += 1;
+            self.counters.learned_dropped.inc();
         }
     }
 
@@ -215,6 +218,10 @@ impl Ctx<'_> {
 
     pub fn mark_pmtu(&mut self) {
         self.acct.pmtu = true;
+    }
+
+    pub fn mark_time_exceeded(&mut self) {
+        self.acct.time_exceeded = true;
     }
 
     pub fn set_service(&mut self, si: u16, bi: Option<u16>) {
@@ -241,11 +248,13 @@ impl Ctx<'_> {
                 idx
             } else if let Some(i) = snap.find_backend(si, &e.backend()) {
                 e.set_backend(e.backend(), i);
+                self.counters.conntrack_rehomed.inc();
                 i
             } else {
                 // The flow's backend left the config: the new Maglev choice takes over.
                 let i = maglev(hash).ok_or(DropReason::NoBackend)?;
                 e.set_backend(snap.backends[usize::from(i)].key, i);
+                self.counters.conntrack_backend_gone.inc();
                 self.acct.untracked = true;
                 i
             };
@@ -269,7 +278,10 @@ impl Ctx<'_> {
                         self.counters.conntrack_evictions.inc();
                         self.acct.new_flow = true;
                     }
-                    Insert::Full => self.acct.untracked = true,
+                    Insert::Full => {
+                        self.counters.conntrack_full.inc();
+                        self.acct.untracked = true;
+                    }
                 }
             }
             None => self.acct.untracked = true,
@@ -360,6 +372,11 @@ impl Pipeline {
         match verdict {
             Verdict::Forward(_) if acct.from_kernel => c.from_kernel.inc(),
             Verdict::Forward(_) => c.forwarded.inc(),
+            // An expired packet is dropped as `ttl_exceeded` even when answered.
+            Verdict::Reply if acct.time_exceeded => {
+                c.drop(DropReason::TtlExceeded);
+                c.time_exceeded_sent.inc();
+            }
             Verdict::Reply => c.replied.inc(),
             Verdict::ToKernel => c.to_kernel.inc(),
             Verdict::Drop(r) => c.drop(r),
@@ -371,7 +388,9 @@ impl Pipeline {
             c.pmtu_generated.inc();
         }
         if let Some(si) = acct.service {
-            if let Some(s) = c.services.get(usize::from(si)) {
+            // Counters live in the identity-keyed slots the snapshot names (see `stats`).
+            let slot = self.snap.services.get(usize::from(si)).map_or(usize::MAX, |s| usize::from(s.counter));
+            if let Some(s) = c.services.get(slot) {
                 s.packets.inc();
                 s.bytes.add(rx_len);
                 if acct.new_flow {
@@ -382,7 +401,8 @@ impl Pipeline {
                 }
             }
             if let (Some(bi), Verdict::Forward(_)) = (acct.backend, verdict) {
-                if let Some(b) = c.backends.get(usize::from(bi)) {
+                let slot = self.snap.backends.get(usize::from(bi)).map_or(usize::MAX, |b| usize::from(b.counter));
+                if let Some(b) = c.backends.get(slot) {
                     b.packets.inc();
                     b.bytes.add(rx_len);
                 }

@@ -160,6 +160,8 @@ pub struct Service {
     pub table: Box<[u16]>,
     /// This service's backends in [`Snapshot::backends`].
     pub backends: Range<u16>,
+    /// Its counter slot in `LcoreCounters::services` (stable across reloads, see `stats`).
+    pub counter: u16,
 }
 
 /// A backend in a snapshot.
@@ -173,6 +175,8 @@ pub struct Backend {
     pub service: u16,
     /// Next-hop MAC, if resolved (static, or learned for the next hop).
     pub mac: Option<EthernetAddress>,
+    /// Its counter slot in `LcoreCounters::backends` (stable across reloads, see `stats`).
+    pub counter: u16,
 }
 
 /// A next hop without a MAC yet: `Pipeline::solicit` asks for it.
@@ -184,9 +188,31 @@ pub struct Unresolved {
     pub port: PortId,
 }
 
+/// Which counter slots are still free while a snapshot is built (one flag per slot).
+struct SlotSet(Vec<bool>);
+
+impl SlotSet {
+    fn new(n: usize) -> Self {
+        SlotSet(vec![true; n])
+    }
+
+    /// Sets slot `i` to `v`, returning its previous value.
+    fn replace(&mut self, i: usize, v: bool) -> bool {
+        std::mem::replace(&mut self.0[i], v)
+    }
+}
+
 /// Why a snapshot could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
+    /// A counter slot out of range or given twice (a control-plane bug, never config input).
+    #[error("service {service:?}: counter slot {slot} is out of range or already taken; this is a bug in the control plane, please report it")]
+    CounterSlot {
+        /// The service being built.
+        service: String,
+        /// The slot.
+        slot: u16,
+    },
     /// Too many services.
     #[error("{0} services: at most {MAX_SERVICES} are supported")]
     TooManyServices(usize),
@@ -261,6 +287,8 @@ pub struct BackendSpec {
     pub weight: u32,
     /// Static next-hop MAC.
     pub mac: Option<EthernetAddress>,
+    /// Counter slot (`None` = its index in the snapshot's backend array).
+    pub counter: Option<u16>,
 }
 
 /// One service as configured.
@@ -284,6 +312,8 @@ pub struct ServiceSpec {
     pub maglev_size: u32,
     /// Backends.
     pub backends: Vec<BackendSpec>,
+    /// Counter slot (`None` = its index in config order).
+    pub counter: Option<u16>,
 }
 
 impl ServiceSpec {
@@ -299,12 +329,13 @@ impl ServiceSpec {
             source6: None,
             maglev_size: MAGLEV_DEFAULT_SIZE,
             backends: Vec::new(),
+            counter: None,
         }
     }
 
     /// Adds a backend (builder style).
     pub fn backend(mut self, addr: IpAddr, weight: u32, mac: Option<EthernetAddress>) -> Self {
-        self.backends.push(BackendSpec { addr, weight, mac });
+        self.backends.push(BackendSpec { addr, weight, mac, counter: None });
         self
     }
 }
@@ -378,8 +409,15 @@ impl SnapshotBuilder {
         let mut services = Vec::with_capacity(self.services.len());
         let mut backends: Vec<Backend> = Vec::with_capacity(total);
         let mut unresolved: Vec<Unresolved> = Vec::new();
+        // Counter slots must be in range and unique, or two identities would share counts.
+        let mut service_slot_free = SlotSet::new(MAX_SERVICES);
+        let mut backend_slot_free = SlotSet::new(MAX_BACKENDS);
         for (si, spec) in self.services.iter().enumerate() {
             let start = backends.len() as u16;
+            let counter = spec.counter.unwrap_or(si as u16);
+            if usize::from(counter) >= MAX_SERVICES || !service_slot_free.replace(usize::from(counter), false) {
+                return Err(BuildError::CounterSlot { service: spec.name.clone(), slot: counter });
+            }
             let source4 = spec.source4.or(host.ipv4.map(|(a, _)| SourceRange { addr: a, len: 32 }));
             let source6 = spec.source6.or(host.ipv6.map(|(a, _)| SourceRange { addr: a, len: 128 }));
             for b in &spec.backends {
@@ -408,7 +446,11 @@ impl SnapshotBuilder {
                         }
                     }
                 }
-                backends.push(Backend { addr: b.addr, key: key_of(b.addr), service: si as u16, mac });
+                let counter = b.counter.unwrap_or(backends.len() as u16);
+                if usize::from(counter) >= MAX_BACKENDS || !backend_slot_free.replace(usize::from(counter), false) {
+                    return Err(BuildError::CounterSlot { service: spec.name.clone(), slot: counter });
+                }
+                backends.push(Backend { addr: b.addr, key: key_of(b.addr), service: si as u16, mac, counter });
             }
             let end = backends.len() as u16;
             let mb: Vec<MaglevBackend> = (start..end)
@@ -428,6 +470,7 @@ impl SnapshotBuilder {
                 source6,
                 table,
                 backends: start..end,
+                counter,
             });
         }
         // VIP index: sorted keys; per VIP, port-specific services before all-ports ones.
@@ -576,6 +619,20 @@ impl Snapshot {
 }
 
 impl SnapshotBuilder {
+    /// Puts the services (config order) and backends (`Config::backends` order) in the counter
+    /// slots the control plane assigned (`stats::CounterSlots`); slots not given stay
+    /// positional.
+    pub fn with_counter_slots(mut self, services: &[u16], backends: &[u16]) -> SnapshotBuilder {
+        let mut backend_slots = backends.iter();
+        for (si, spec) in self.services.iter_mut().enumerate() {
+            spec.counter = services.get(si).copied();
+            for b in &mut spec.backends {
+                b.counter = backend_slots.next().copied();
+            }
+        }
+        self
+    }
+
     /// The builder input for a validated config.
     pub fn from_config(config: &Config) -> SnapshotBuilder {
         let h = &config.host;
@@ -627,8 +684,9 @@ impl SnapshotBuilder {
                     backends: s
                         .backends
                         .iter()
-                        .map(|b| BackendSpec { addr: b.address, weight: u32::from(b.weight), mac: b.mac })
+                        .map(|b| BackendSpec { addr: b.address, weight: u32::from(b.weight), mac: b.mac, counter: None })
                         .collect(),
+                    counter: None,
                 }
             })
             .collect();
