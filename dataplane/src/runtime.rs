@@ -10,8 +10,8 @@
 //!   ports and returns the wiring the control plane needs: per lcore, the snapshot sender, the
 //!   counters and the learned-neighbor queue. [`Runtime::launch`] then starts the lcores with
 //!   the control plane's first [`Snapshot`].
-//! - Each lcore loop: `rx_burst` on each of its RX queues → [`Pipeline::process`] per frame →
-//!   per-output-port batch → `tx_burst`, retried once; what the NIC still refuses is freed and
+//! - Each lcore loop: `rx_burst` on each of its RX queues → [`Pipeline::process_burst_with`]
+//!   (prefetching the burst's connection-table lines first) → per-output-port batch → `tx_burst`, retried once; what the NIC still refuses is freed and
 //!   counted (`tx_dropped` on the port, `DropReason::TxFull`). `ToKernel` goes to the arrival
 //!   port's kernel port, `Reply` back out of the arrival port. Between bursts: take the newest
 //!   snapshot (`try_recv`), expire idle flows (bounded), and on the first lcore send at most one
@@ -29,8 +29,9 @@ use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 
 use crate::config::{Config, PortRole};
+use crate::conntrack::ConnTable;
 use crate::dpdk::{
-    Clock, DpdkError, Eal, LcoreHandle, LcoreId, MbufBatch, Mempool, Port, PortConfig, PortStats,
+    advise_hugepages, Clock, CpuPrefetch, DpdkError, Eal, LcoreHandle, LcoreId, MbufBatch, Mempool, Port, PortConfig, PortStats,
     RxQueue, TxQueue, BURST_SIZE,
 };
 use crate::limits::{LEARNED_QUEUE_CAPACITY, SNAPSHOT_QUEUE_DEPTH};
@@ -243,10 +244,16 @@ impl Runtime {
 
     /// Launches one forwarding loop per lcore, each with its own [`Pipeline`] over `snapshot`
     /// (the control plane's first snapshot) and a connection table of `conntrack_capacity`
-    /// entries (allocated here, on the main thread, before the lcore starts).
+    /// entries (allocated and faulted in here, on the main thread, before the lcore starts,
+    /// on transparent huge pages when the kernel grants them).
     pub fn launch(&mut self, snapshot: &Arc<Snapshot>, conntrack_capacity: usize) -> Result<(), RuntimeError> {
         for l in std::mem::take(&mut self.pending) {
-            let pipeline = Pipeline::new(snapshot.clone(), l.counters.clone(), l.learned, conntrack_capacity);
+            let mut huge = 0usize;
+            let table = ConnTable::with_advice(conntrack_capacity, snapshot.timeouts, |r| huge += usize::from(advise_hugepages(r)));
+            if huge < 2 {
+                tracing::warn!(lcore = l.lcore, "connection table on 4 KiB pages (transparent huge pages unavailable or table < 2 MiB): lookups will miss the TLB more");
+            }
+            let pipeline = Pipeline::with_conntrack(snapshot.clone(), l.counters.clone(), l.learned, table);
             let worker = Worker {
                 first: self.handles.is_empty(),
                 rx: l.rx,
@@ -347,6 +354,7 @@ impl Worker {
         let c = &*counters;
         // One output batch per port, reused for the lcore's life (allocated once, here).
         let mut out: Vec<MbufBatch<'_>> = tx.iter().map(|_| MbufBatch::new()).collect();
+        let mut verdicts = [Verdict::ToKernel; BURST_SIZE];
         let mut next_solicit = 0u64;
         while !shutdown.load(Ordering::Relaxed) {
             let now = clock.now_ns();
@@ -359,12 +367,13 @@ impl Worker {
                 let pc = &c.ports[usize::from(in_port.0)];
                 pc.rx_packets.add(n as u64);
                 pc.rx_bytes.add(burst.total_len() as u64);
-                for mut m in burst.drain() {
-                    if !m.is_contiguous() {
-                        c.drop(DropReason::Unsupported);
-                        continue;
-                    }
-                    let target = match pipeline.process(&mut m, *in_port, now) {
+                let segmented = burst.free_where(|m| !m.is_contiguous());
+                if segmented > 0 {
+                    c.drops[DropReason::Unsupported as usize].add(segmented as u64);
+                }
+                pipeline.process_burst_with(burst.as_mut_slice(), *in_port, now, &mut verdicts, &CpuPrefetch);
+                for (m, &verdict) in burst.drain().zip(&verdicts) {
+                    let target = match verdict {
                         Verdict::Forward(p) => p,
                         Verdict::Reply => *in_port,
                         Verdict::ToKernel => match pipeline.snapshot().peer(*in_port) {
