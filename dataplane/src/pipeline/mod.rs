@@ -667,8 +667,13 @@ struct L4Front {
     flow: Flow,
     /// Service index.
     si: u16,
-    key: FlowKey,
-    /// `key.hash()`, computed once per packet.
+    /// Client port.
+    sport: u16,
+    /// VIP port.
+    dport: u16,
+    /// The flow key's hash, computed once per packet. (The key itself is rebuilt from `flow`
+    /// when needed: it is cheap, and keeping this struct small keeps a burst's array of them
+    /// out of `memcpy` calls.)
     hash: u64,
     /// TCP flags (`None` for UDP).
     tcp: Option<TcpSignal>,
@@ -678,8 +683,8 @@ struct L4Front {
 fn l4_front(snap: &Snapshot, frame: &[u8], flow: Flow) -> Result<L4Front, DropReason> {
     let (sport, dport, tcp) = ports(&frame[flow.l4..flow.end], IpProtocol(flow.proto))?;
     let si = snap.service_for(flow.dst, flow.proto, dport).ok_or(DropReason::NoService)?;
-    let key = FlowKey::new(flow.src, flow.dst, sport, dport, flow.proto);
-    Ok(L4Front { flow, si, key, hash: key.hash(), tcp })
+    let hash = FlowKey::new(flow.src, flow.dst, sport, dport, flow.proto).hash();
+    Ok(L4Front { flow, si, sport, dport, hash, tcp })
 }
 
 /// TCP/UDP to a VIP: service, backend, forward.
@@ -699,7 +704,8 @@ fn l4_back<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, f: &L4Front) -> Verdict
         Some(_) => None,
         None => Some(State::Udp),
     };
-    let bi = match ctx.choose_backend(si, &f.key, f.hash, track, Some(f.tcp)) {
+    let key = FlowKey::new(f.flow.src, f.flow.dst, f.sport, f.dport, f.flow.proto);
+    let bi = match ctx.choose_backend(si, &key, f.hash, track, Some(f.tcp)) {
         Ok(bi) => bi,
         Err(r) => return Verdict::Drop(r),
     };
