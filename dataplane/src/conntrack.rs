@@ -29,8 +29,10 @@
 //!   table far more often than that, so an entry can never alias.
 
 use std::net::IpAddr;
+use std::ops::Range;
 
 use crate::maglev::{hash64, SEED_FLOW};
+use crate::pipeline::Prefetch;
 
 /// Entries per bucket: 8 tags of 4 bytes = 32 bytes, half a cache line.
 pub const WAYS: usize = 8;
@@ -272,6 +274,17 @@ pub enum Insert {
     Full,
 }
 
+/// `n` copies of `fill` in a new allocation whose address range `advise` sees before the
+/// first write.
+fn filled<T: Copy>(n: usize, fill: T, advise: &mut impl FnMut(Range<usize>)) -> Box<[T]> {
+    let mut v = Vec::with_capacity(n);
+    let spare = v.spare_capacity_mut();
+    let start = spare.as_ptr() as usize;
+    advise(start..start + std::mem::size_of_val(spare));
+    v.resize(n, fill);
+    v.into_boxed_slice()
+}
+
 /// The connection table (see the module docs).
 #[derive(Debug)]
 pub struct ConnTable {
@@ -288,11 +301,20 @@ impl ConnTable {
     /// [`WAYS`]; clamped to [`MIN_CAPACITY`]..=[`MAX_CAPACITY`]). Allocates
     /// `capacity() * BYTES_PER_ENTRY` bytes now and never again.
     pub fn new(capacity: usize, timeouts: Timeouts) -> ConnTable {
+        Self::with_advice(capacity, timeouts, |_| {})
+    }
+
+    /// [`ConnTable::new`], but `advise` first sees the address range of each of the two arrays,
+    /// allocated and not yet written, so the caller can ask the kernel for huge pages there
+    /// (the runtime does: a table of millions of flows touched at random misses the TLB on
+    /// almost every packet with 4 KiB pages). Both arrays are then written in full, so every
+    /// page is faulted in here, never on the packet path.
+    pub fn with_advice(capacity: usize, timeouts: Timeouts, mut advise: impl FnMut(Range<usize>)) -> ConnTable {
         let cap = capacity.clamp(MIN_CAPACITY, MAX_CAPACITY);
         let buckets = cap.div_ceil(WAYS).next_power_of_two();
         ConnTable {
-            tags: vec![[0u32; WAYS]; buckets].into_boxed_slice(),
-            entries: vec![EMPTY; buckets * WAYS].into_boxed_slice(),
+            tags: filled(buckets, [0u32; WAYS], &mut advise),
+            entries: filled(buckets * WAYS, EMPTY, &mut advise),
             mask: buckets - 1,
             timeouts: timeouts.into(),
             live: 0,
@@ -330,20 +352,24 @@ impl ConnTable {
         ((hash as usize) & self.mask, ((hash >> 32) as u32) | 1)
     }
 
-    /// The bucket a hash maps to (for a future burst-level prefetch of the tag line).
+    /// Prefetches the tag line of `hash`'s bucket (pass 1 of
+    /// [`crate::pipeline::Pipeline::process_burst_with`]).
     #[inline]
-    pub fn bucket_of(&self, hash: u64) -> usize {
-        self.split(hash).0
+    pub fn prefetch_bucket<P: Prefetch>(&self, hash: u64, p: &P) {
+        p.prefetch(&self.tags[self.split(hash).0]);
     }
 
-    /// Touches the tag line of `hash`'s bucket and returns one of its words. Used by
-    /// `Pipeline::process_burst` before processing a burst: the loads of all packets' buckets
-    /// are independent, so the CPU overlaps their cache misses instead of taking them one
-    /// packet at a time (the safe-Rust stand-in for a prefetch instruction, which needs
-    /// `unsafe`). Pass the result to `std::hint::black_box` so the load is kept.
+    /// Prefetches the entry whose tag matches `key`'s, if any (pass 2: the tag line should be
+    /// in cache by now). An entry is 60 bytes at a 4-byte alignment, so it may straddle two
+    /// lines: both ends are prefetched.
     #[inline]
-    pub fn warm(&self, hash: u64) -> u32 {
-        self.tags[self.split(hash).0][0]
+    pub fn prefetch_entry<P: Prefetch>(&self, hash: u64, p: &P) {
+        let (b, tag) = self.split(hash);
+        if let Some(w) = self.tags[b].iter().position(|&t| t == tag) {
+            let e = &self.entries[b * WAYS + w];
+            p.prefetch(&e.src);
+            p.prefetch(&e.state);
+        }
     }
 
     #[inline]
@@ -432,10 +458,12 @@ impl ConnTable {
     pub fn expire(&mut self, now_ns: u64, budget: usize) -> usize {
         let now = ticks(now_ns);
         let n = self.entries.len();
+        // n = buckets x WAYS, both powers of two: wrap with a mask, not a division per slot.
+        let wrap = n - 1;
         let mut freed = 0;
         for _ in 0..budget.min(n) {
             let i = self.cursor;
-            self.cursor = (self.cursor + 1) % n;
+            self.cursor = (self.cursor + 1) & wrap;
             let (b, w) = (i / WAYS, i % WAYS);
             if self.tags[b][w] != 0 && self.expired(&self.entries[i], now) {
                 self.tags[b][w] = 0;

@@ -19,6 +19,7 @@
 
 mod eal;
 mod error;
+mod hugemem;
 mod lcore;
 mod mbuf;
 mod mempool;
@@ -27,7 +28,8 @@ mod port;
 pub use crate::limits::BURST_SIZE;
 pub use eal::{tsc_cycles, tsc_hz, Clock, Eal};
 pub use error::DpdkError;
+pub use hugemem::{advise_hugepages, HUGE_PAGE};
 pub use lcore::{LcoreHandle, LcoreId};
-pub use mbuf::{Mbuf, MbufBatch, MbufDrain};
+pub use mbuf::{CpuPrefetch, Mbuf, MbufBatch, MbufDrain};
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortConfig, PortStats, RxQueue, TxQueue};

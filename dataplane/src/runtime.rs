@@ -10,8 +10,8 @@
 //!   ports and returns the wiring the control plane needs: per lcore, the snapshot sender, the
 //!   counters and the learned-neighbor queue. [`Runtime::launch`] then starts the lcores with
 //!   the control plane's first [`Snapshot`].
-//! - Each lcore loop: `rx_burst` on each of its RX queues → [`Pipeline::process`] per frame →
-//!   per-output-port batch → `tx_burst`, retried once; what the NIC still refuses is freed and
+//! - Each lcore loop: `rx_burst` on each of its RX queues → [`Pipeline::process_burst_with`]
+//!   (prefetching the burst's connection-table lines first) → per-output-port batch → `tx_burst`, retried once; what the NIC still refuses is freed and
 //!   counted (`tx_dropped` on the port, `DropReason::TxFull`). `ToKernel` goes to the arrival
 //!   port's kernel port, `Reply` back out of the arrival port. Between bursts: take the newest
 //!   snapshot (`try_recv`), expire idle flows (bounded), and on the first lcore send at most one
@@ -29,8 +29,9 @@ use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 
 use crate::config::{Config, PortRole};
+use crate::conntrack::ConnTable;
 use crate::dpdk::{
-    Clock, DpdkError, Eal, LcoreHandle, LcoreId, MbufBatch, Mempool, Port, PortConfig, PortStats,
+    advise_hugepages, Clock, CpuPrefetch, DpdkError, Eal, LcoreHandle, LcoreId, MbufBatch, Mempool, Port, PortConfig, PortStats,
     RxQueue, TxQueue, BURST_SIZE,
 };
 use crate::limits::{LEARNED_QUEUE_CAPACITY, SNAPSHOT_QUEUE_DEPTH};
@@ -141,18 +142,67 @@ pub fn eal_args(config: &Config) -> Vec<String> {
 
 /// Mbufs needed: every RX and TX descriptor of every queue may hold one; each lcore holds up to
 /// a burst per port in its output batches plus the burst being received; each lcore (and the
-/// main thread) may park [`MEMPOOL_CACHE`] in its cache; plus [`MEMPOOL_SLACK`]. Rounded up to
+/// main thread) may park [`MEMPOOL_CACHE`] in its cache; `replay` more for the frames `net_pcap`
+/// replay ports keep (see [`pcap_replay_frames`]); plus [`MEMPOOL_SLACK`]. Rounded up to
 /// 2^q - 1 (the mempool's most memory-efficient size), capped at [`MEMPOOL_MAX`].
 /// Example: 2 ports x 1 lcore = 2 x (1024 + 1024) + 3 x 32 + 2 x 256 + 1024 = 5728 → 8191
 /// mbufs ≈ 19 MiB.
-pub fn mempool_size(ports: usize, lcores: usize) -> u32 {
+pub fn mempool_size(ports: usize, lcores: usize, replay: u64) -> u32 {
     let (p, l) = (ports as u64, lcores as u64);
     let need = p * l * u64::from(RX_DESCRIPTORS + TX_DESCRIPTORS)
         + l * (p + 1) * BURST_SIZE as u64
         + (l + 1) * u64::from(MEMPOOL_CACHE)
+        + replay
         + u64::from(MEMPOOL_SLACK);
     let rounded = (need + 1).next_power_of_two() - 1;
     rounded.min(u64::from(MEMPOOL_MAX)) as u32
+}
+
+/// Frames a port keeps in mbufs of our pool for the whole run: a `net_pcap` vdev with
+/// `infinite_rx=1` loads every frame of its `rx_pcap` file into mbufs when its RX queue is set
+/// up (and refuses to start when the pool is too small), per RX queue. 0 for every other port,
+/// and for a file that is not a readable pcap (the PMD then reports that itself).
+pub fn pcap_replay_frames(devargs: &str, rx_queues: usize) -> u64 {
+    let mut parts = devargs.split(',');
+    if !parts.next().is_some_and(|name| name.trim().starts_with("net_pcap")) {
+        return 0;
+    }
+    let (mut file, mut infinite) = (None, false);
+    for kv in parts {
+        match kv.split_once('=') {
+            Some(("rx_pcap", path)) => file = Some(path),
+            Some(("infinite_rx", v)) => infinite = v.trim() == "1",
+            _ => {}
+        }
+    }
+    match (file, infinite) {
+        (Some(path), true) => std::fs::read(path).map_or(0, |b| pcap_frames(&b)) * rx_queues as u64,
+        _ => 0,
+    }
+}
+
+/// Number of records in a classic pcap file (either byte order, µs or ns timestamps); 0 when
+/// `file` is not one. A truncated last record is not counted.
+fn pcap_frames(file: &[u8]) -> u64 {
+    const GLOBAL_HEADER: usize = 24;
+    const RECORD_HEADER: usize = 16;
+    let Some(magic) = file.get(..4) else { return 0 };
+    let little = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => return 0,
+    };
+    let (mut off, mut n) = (GLOBAL_HEADER, 0u64);
+    while let Some(len) = file.get(off + 8..off + 12) {
+        let len = [len[0], len[1], len[2], len[3]];
+        let len = if little { u32::from_le_bytes(len) } else { u32::from_be_bytes(len) } as usize;
+        off = off.saturating_add(RECORD_HEADER).saturating_add(len);
+        if off > file.len() {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 impl Runtime {
@@ -166,7 +216,8 @@ impl Runtime {
         let eal = Eal::init(&args)?;
         let lcores = config.eal.lcores.len();
         let nports = config.ports.len();
-        let size = mempool_size(nports, lcores);
+        let replay = config.ports.iter().map(|p| pcap_replay_frames(&p.devargs, lcores)).sum();
+        let size = mempool_size(nports, lcores, replay);
         let pool = Mempool::new(&eal, "dp_mbufs", size, MEMPOOL_CACHE, Mempool::DEFAULT_DATA_ROOM, eal.socket_id())?;
         tracing::info!(mbufs = size, "mbuf pool created");
 
@@ -243,10 +294,16 @@ impl Runtime {
 
     /// Launches one forwarding loop per lcore, each with its own [`Pipeline`] over `snapshot`
     /// (the control plane's first snapshot) and a connection table of `conntrack_capacity`
-    /// entries (allocated here, on the main thread, before the lcore starts).
+    /// entries (allocated and faulted in here, on the main thread, before the lcore starts,
+    /// on transparent huge pages when the kernel grants them).
     pub fn launch(&mut self, snapshot: &Arc<Snapshot>, conntrack_capacity: usize) -> Result<(), RuntimeError> {
         for l in std::mem::take(&mut self.pending) {
-            let pipeline = Pipeline::new(snapshot.clone(), l.counters.clone(), l.learned, conntrack_capacity);
+            let mut huge = 0usize;
+            let table = ConnTable::with_advice(conntrack_capacity, snapshot.timeouts, |r| huge += usize::from(advise_hugepages(r)));
+            if huge < 2 {
+                tracing::warn!(lcore = l.lcore, "connection table on 4 KiB pages (transparent huge pages unavailable or table < 2 MiB): lookups will miss the TLB more");
+            }
+            let pipeline = Pipeline::with_conntrack(snapshot.clone(), l.counters.clone(), l.learned, table);
             let worker = Worker {
                 first: self.handles.is_empty(),
                 rx: l.rx,
@@ -347,6 +404,7 @@ impl Worker {
         let c = &*counters;
         // One output batch per port, reused for the lcore's life (allocated once, here).
         let mut out: Vec<MbufBatch<'_>> = tx.iter().map(|_| MbufBatch::new()).collect();
+        let mut verdicts = [Verdict::ToKernel; BURST_SIZE];
         let mut next_solicit = 0u64;
         while !shutdown.load(Ordering::Relaxed) {
             let now = clock.now_ns();
@@ -359,12 +417,13 @@ impl Worker {
                 let pc = &c.ports[usize::from(in_port.0)];
                 pc.rx_packets.add(n as u64);
                 pc.rx_bytes.add(burst.total_len() as u64);
-                for mut m in burst.drain() {
-                    if !m.is_contiguous() {
-                        c.drop(DropReason::Unsupported);
-                        continue;
-                    }
-                    let target = match pipeline.process(&mut m, *in_port, now) {
+                let segmented = burst.free_where(|m| !m.is_contiguous());
+                if segmented > 0 {
+                    c.drops[DropReason::Unsupported as usize].add(segmented as u64);
+                }
+                pipeline.process_burst_with(burst.as_mut_slice(), *in_port, now, &mut verdicts, &CpuPrefetch);
+                for (m, &verdict) in burst.drain().zip(&verdicts) {
+                    let target = match verdict {
                         Verdict::Forward(p) => p,
                         Verdict::Reply => *in_port,
                         Verdict::ToKernel => match pipeline.snapshot().peer(*in_port) {
@@ -450,11 +509,42 @@ mod tests {
     /// The pool holds every descriptor, burst and cache the lcores can pin, rounded to 2^q - 1.
     #[test]
     fn mempool_size_covers_rings_bursts_and_caches() {
-        assert_eq!(mempool_size(2, 1), 8191);
+        assert_eq!(mempool_size(2, 1, 0), 8191);
         let need = 4 * 2 * 2048 + 2 * 5 * 32 + 3 * 256 + 1024;
-        let got = mempool_size(4, 2);
+        let got = mempool_size(4, 2, 0);
         assert!(u64::from(got) >= need as u64 && (got + 1).is_power_of_two(), "{got}");
-        assert_eq!(mempool_size(16, 64), MEMPOOL_MAX);
+        assert_eq!(mempool_size(16, 64, 0), MEMPOOL_MAX);
+        // A replayed capture of 32768 frames needs that many more (perf/run.sh's data case).
+        assert_eq!(mempool_size(1, 1, 32768), 65535);
+    }
+
+    /// Only `net_pcap` ports replaying a file forever pin its frames, once per RX queue; the
+    /// count is the pcap's records, in either byte order.
+    #[test]
+    fn pcap_replay_pins_every_frame() {
+        let dir = std::env::temp_dir().join(format!("dp-replay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("three.pcap");
+        let mut file = Vec::new();
+        file.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        file.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]);
+        for len in [60u32, 64, 1514] {
+            file.extend_from_slice(&[0; 8]);
+            file.extend_from_slice(&len.to_le_bytes());
+            file.extend_from_slice(&len.to_le_bytes());
+            file.extend(std::iter::repeat_n(0u8, len as usize));
+        }
+        std::fs::write(&path, &file).unwrap();
+        let p = path.display();
+        assert_eq!(pcap_replay_frames(&format!("net_pcap0,rx_pcap={p},infinite_rx=1"), 1), 3);
+        assert_eq!(pcap_replay_frames(&format!("net_pcap0,rx_pcap={p},infinite_rx=1"), 2), 6);
+        assert_eq!(pcap_replay_frames(&format!("net_pcap0,rx_pcap={p}"), 1), 0, "not infinite: read as it goes");
+        assert_eq!(pcap_replay_frames(&format!("net_null0,rx_pcap={p},infinite_rx=1"), 1), 0);
+        assert_eq!(pcap_replay_frames("net_pcap0,rx_pcap=/nonexistent.pcap,infinite_rx=1", 1), 0);
+        file.truncate(file.len() - 1);
+        assert_eq!(pcap_frames(&file), 2, "a truncated last record is not counted");
+        assert_eq!(pcap_frames(b"not a pcap at all, just text"), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Vdev names stop at the first comma; short PCI addresses get DPDK's domain prefix.

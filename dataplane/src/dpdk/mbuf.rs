@@ -8,7 +8,26 @@ use dpdk_sys as sys;
 
 use super::mempool::PoolLifetime;
 use super::BURST_SIZE;
-use crate::pipeline::PacketBuf;
+use crate::pipeline::{PacketBuf, Prefetch};
+
+/// The CPU's prefetch instruction as a [`Prefetch`] for
+/// [`crate::pipeline::Pipeline::process_burst_with`] (`prefetcht0`: into all cache levels).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuPrefetch;
+
+impl Prefetch for CpuPrefetch {
+    #[inline(always)]
+    fn prefetch<T: Copy>(&self, r: &T) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is only a hint: it never faults or changes memory, and `r` is a
+        // valid reference anyway. SSE is part of the x86-64 baseline.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((r as *const T).cast::<i8>())
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = r;
+    }
+}
 
 /// One packet buffer, owned: freed (`rte_pktmbuf_free`) on drop. The lifetime ties it to the
 /// queue or pool it came from, so it cannot outlive the pool's memory.
@@ -16,6 +35,7 @@ use crate::pipeline::PacketBuf;
 /// The [`PacketBuf`] view covers the first segment only. Multi-segment frames (jumbo frames on a
 /// NIC with scatter RX) are not supported: check [`Mbuf::is_contiguous`] and drop the rest.
 #[derive(Debug)]
+#[repr(transparent)] // the same layout as the pointer: a batch's slots are viewed as `[Mbuf]`
 pub struct Mbuf<'a> {
     raw: NonNull<sys::rte_mbuf>,
     _pool: PoolLifetime<'a>,
@@ -202,6 +222,39 @@ impl<'a> MbufBatch<'a> {
             // SAFETY: slots[..len] are valid owned mbufs; only their header is read.
             .map(|p| unsafe { (**p).pkt_len } as usize)
             .sum()
+    }
+
+    /// The held mbufs, in order, for in-place processing (the batch keeps owning them).
+    pub fn as_mut_slice(&mut self) -> &mut [Mbuf<'a>] {
+        let slots = &mut self.slots[..self.len];
+        // SAFETY: `Mbuf` is `repr(transparent)` over `NonNull<rte_mbuf>` (its other field is a
+        // zero-sized marker), which has the layout of `*mut rte_mbuf`; slots[..len] are
+        // non-null owned mbufs of this batch's pool lifetime. Through `&mut [Mbuf]` a caller can
+        // only swap or replace whole owned mbufs, so the slots keep holding owned mbufs and the
+        // batch frees exactly those.
+        unsafe { slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<Mbuf<'a>>(), slots.len()) }
+    }
+
+    /// Frees the mbufs for which `reject` is true, keeps the others in order, and returns how
+    /// many were freed.
+    pub fn free_where(&mut self, mut reject: impl FnMut(&Mbuf<'a>) -> bool) -> usize {
+        let mut kept = 0;
+        for i in 0..self.len {
+            let p = self.slots[i];
+            // SAFETY: slots[i] (i < len) is an owned non-null mbuf. The temporary `Mbuf` either
+            // goes back into a slot (`into_raw`) or is dropped (freed) and left behind: each
+            // mbuf ends up owned exactly once.
+            let m = unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) };
+            if reject(&m) {
+                drop(m);
+            } else {
+                self.slots[kept] = m.into_raw();
+                kept += 1;
+            }
+        }
+        let freed = self.len - kept;
+        self.len = kept;
+        freed
     }
 
     /// Adds an mbuf at the end; gives it back when the batch is full.

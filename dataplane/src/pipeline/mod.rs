@@ -35,9 +35,10 @@
 //! - **Too big**: an encapsulated packet longer than the MTU gets ICMP frag-needed (IPv4 with
 //!   DF) or packet-too-big (IPv6) carrying the MTU minus the tunnel overhead; an IPv4 packet
 //!   without DF is dropped (`too_big`): we never fragment.
-//! - **Bursts**: [`Pipeline::process_burst`] first touches the connection-table bucket of every
-//!   TCP/UDP VIP frame of the burst so their cache misses overlap, then processes the frames
-//!   in order (same results as `process` one by one).
+//! - **Bursts**: [`Pipeline::process_burst_with`] first prefetches the connection-table tag
+//!   line and then the matching entry of every TCP/UDP VIP frame of the burst so their cache
+//!   misses overlap, then processes the frames in order (same results as `process` one by
+//!   one), hashing each flow once.
 //! - **Snapshots**: conntrack entries hold backend identities; a reload that moves or removes a
 //!   backend is resolved lazily at the flow's next packet.
 
@@ -51,6 +52,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::conntrack::{ConnTable, FlowKey, Insert, State, TcpSignal};
+use crate::limits::BURST_SIZE;
 use crate::config::PortRole;
 use crate::stats::LcoreCounters;
 use crate::wire::{
@@ -145,6 +147,28 @@ impl PacketBuf for VecBuf {
     }
 }
 
+/// Software prefetch for [`Pipeline::process_burst_with`]: start loading the cache line that
+/// holds a value, without waiting for it. The DPDK runtime passes one that issues the CPU's
+/// prefetch instruction (which needs `unsafe`, so it lives in the `dpdk` module).
+pub trait Prefetch {
+    /// Starts moving the cache line holding the start of `*r` towards L1. Must not block or
+    /// fault.
+    fn prefetch<T: Copy>(&self, r: &T);
+}
+
+/// A [`Prefetch`] in safe Rust: an actual load of the value (kept by `black_box`), so the
+/// loads of a burst are at least independent of each other; unlike a real prefetch, each
+/// still holds the CPU's reorder window until its line arrives.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TouchPrefetch;
+
+impl Prefetch for TouchPrefetch {
+    #[inline]
+    fn prefetch<T: Copy>(&self, r: &T) {
+        std::hint::black_box(*r);
+    }
+}
+
 /// Minimum interval between two solicitations for one next hop.
 pub const SOLICIT_INTERVAL_NS: u64 = 1_000_000_000;
 
@@ -176,6 +200,16 @@ pub(crate) struct Flow {
     pub l4: usize,
     /// Absolute end of the IP packet in the frame (Ethernet padding starts here).
     pub end: usize,
+}
+
+impl Flow {
+    /// ICMP over IPv4 or ICMPv6 over IPv6 (the protocols the `icmp` stage handles).
+    fn is_icmp(&self) -> bool {
+        match self.dst {
+            IpAddr::V4(_) => self.proto == IpProtocol::ICMP.0,
+            IpAddr::V6(_) => self.proto == IpProtocol::ICMPV6.0,
+        }
+    }
 }
 
 /// The per-packet context: borrowed pieces of the pipeline plus the packet's accounting.
@@ -308,6 +342,12 @@ impl Pipeline {
     /// [`crate::conntrack::BYTES_PER_ENTRY`]).
     pub fn new(snapshot: Arc<Snapshot>, counters: Arc<LcoreCounters>, learned: Arc<ArrayQueue<Neighbor>>, conntrack_capacity: usize) -> Self {
         let conntrack = ConnTable::new(conntrack_capacity, snapshot.timeouts);
+        Self::with_conntrack(snapshot, counters, learned, conntrack)
+    }
+
+    /// A pipeline over a connection table the caller built (the runtime builds it on huge
+    /// pages, see [`ConnTable::with_advice`]).
+    pub fn with_conntrack(snapshot: Arc<Snapshot>, counters: Arc<LcoreCounters>, learned: Arc<ArrayQueue<Neighbor>>, conntrack: ConnTable) -> Self {
         let mut p = Pipeline {
             snap: snapshot,
             counters,
@@ -354,6 +394,13 @@ impl Pipeline {
 
     /// Processes one frame received on `in_port` at `now_ns` (see the module docs).
     pub fn process<B: PacketBuf>(&mut self, buf: &mut B, in_port: PortId, now_ns: u64) -> Verdict {
+        self.run(buf, in_port, now_ns, classify)
+    }
+
+    /// Runs `stage` (all of [`classify`], or the rest of a frame [`front`] already parsed) on
+    /// one frame and counts its verdict at the one exit point.
+    #[inline]
+    fn run<B: PacketBuf>(&mut self, buf: &mut B, in_port: PortId, now_ns: u64, stage: impl FnOnce(&mut Ctx<'_>, &mut B) -> Verdict) -> Verdict {
         let rx_len = buf.data().len() as u64;
         let mut ctx = Ctx {
             snap: &self.snap,
@@ -365,7 +412,7 @@ impl Pipeline {
             now_ns,
             acct: Acct::default(),
         };
-        let verdict = classify(&mut ctx, buf);
+        let verdict = stage(&mut ctx, buf);
         let acct = ctx.acct;
         // The one exit point where verdicts, drops, services and backends are counted.
         let c = &*self.counters;
@@ -411,21 +458,40 @@ impl Pipeline {
         verdict
     }
 
-    /// Processes a burst received on `in_port`: first warms the connection-table bucket of every
-    /// TCP/UDP VIP flow in the burst (see [`ConnTable::warm`]), then runs [`Self::process`] on
-    /// each frame, writing its verdict to `verdicts[i]`. Same results as calling `process` on
-    /// each frame in order. Only the first `min(bufs.len(), verdicts.len())` frames are
-    /// processed, so size `verdicts` like `bufs`.
+    /// Processes a burst received on `in_port`, writing frame `i`'s verdict to `verdicts[i]`;
+    /// the same results as calling [`Self::process`] on each frame in order. Only the first
+    /// `min(bufs.len(), verdicts.len(), BURST_SIZE)` frames are processed, so size `verdicts`
+    /// like `bufs`. Warms the connection table with plain loads ([`TouchPrefetch`]); the
+    /// runtime uses [`Self::process_burst_with`] and the CPU's prefetch instruction.
     pub fn process_burst<B: PacketBuf>(&mut self, bufs: &mut [B], in_port: PortId, now_ns: u64, verdicts: &mut [Verdict]) {
-        let mut sink = 0u32;
-        for b in bufs.iter() {
-            if let Some(key) = peek_flow(&self.snap, b.data()) {
-                sink ^= self.conntrack.warm(key.hash());
+        self.process_burst_with(bufs, in_port, now_ns, verdicts, &TouchPrefetch);
+    }
+
+    /// [`Self::process_burst`] with a chosen prefetcher. Three passes over the burst, so the
+    /// cache misses of all its flows overlap instead of stalling one packet at a time, and
+    /// each frame is parsed and hashed once:
+    /// 1. parse each frame up to the connection table ([`front`]: TCP/UDP to a VIP service,
+    ///    every check passed) and prefetch its flow's tag line;
+    /// 2. with the tag lines (mostly) arrived, prefetch the entry whose tag matches;
+    /// 3. finish each frame in order: from the connection table on for the frames of pass 1,
+    ///    [`Self::process`] for the others (ARP, ICMP, non-VIP, malformed...).
+    pub fn process_burst_with<B: PacketBuf, P: Prefetch>(&mut self, bufs: &mut [B], in_port: PortId, now_ns: u64, verdicts: &mut [Verdict], prefetch: &P) {
+        let n = bufs.len().min(verdicts.len()).min(BURST_SIZE);
+        let mut fronts: [Option<L4Front>; BURST_SIZE] = [None; BURST_SIZE];
+        for (b, f) in bufs[..n].iter().zip(&mut fronts) {
+            *f = front(&self.snap, in_port, b.data());
+            if let Some(f) = f {
+                self.conntrack.prefetch_bucket(f.hash, prefetch);
             }
         }
-        std::hint::black_box(sink);
-        for (b, v) in bufs.iter_mut().zip(verdicts.iter_mut()) {
-            *v = self.process(b, in_port, now_ns);
+        for f in fronts[..n].iter().flatten() {
+            self.conntrack.prefetch_entry(f.hash, prefetch);
+        }
+        for ((b, v), f) in bufs[..n].iter_mut().zip(verdicts.iter_mut()).zip(&fronts) {
+            *v = match f {
+                Some(f) => self.run(b, in_port, now_ns, |ctx, buf| l4_back(ctx, buf, f)),
+                None => self.process(b, in_port, now_ns),
+            };
         }
     }
 
@@ -457,30 +523,24 @@ impl Pipeline {
     }
 }
 
-/// The flow key of a TCP/UDP frame to a VIP (IPv4, or IPv6 without extension headers), read
-/// without validating more than the views need; `None` for anything else. Only a hint for
-/// [`Pipeline::process_burst`]: `process` does the real checks.
-fn peek_flow(snap: &Snapshot, frame: &[u8]) -> Option<FlowKey> {
-    let l2 = L2Info::parse(frame).ok()?;
-    let l3 = frame.get(l2.l3_offset..)?;
-    let (src, dst, proto, l4) = match l2.ethertype {
-        EtherType::IPV4 => {
-            let ip = Ipv4Packet::new_checked(l3).ok()?;
-            let l4 = l3.get(ip.header_len()..usize::from(ip.total_len()))?;
-            (IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()), ip.next_header(), l4)
-        }
-        EtherType::IPV6 => {
-            let ip = Ipv6Packet::new_checked(l3).ok()?;
-            let l4 = l3.get(crate::wire::ipv6::HEADER_LEN..crate::wire::ipv6::HEADER_LEN + usize::from(ip.payload_len()))?;
-            (IpAddr::V6(ip.src_addr()), IpAddr::V6(ip.dst_addr()), ip.next_header(), l4)
-        }
-        _ => return None,
-    };
-    if !snap.is_vip(dst) {
+/// Pass 1 of [`Pipeline::process_burst_with`] for one frame: the parse of [`classify`] up to
+/// the connection table, for a TCP/UDP frame to a VIP service that passes every check on the
+/// way; `None` for anything else (the frame then goes through [`classify`] in pass 3). Reads
+/// only the frame and the snapshot, so running it early cannot change any result.
+fn front(snap: &Snapshot, in_port: PortId, frame: &[u8]) -> Option<L4Front> {
+    if snap.port(in_port)?.role == PortRole::Kernel {
         return None;
     }
-    let (sport, dport, _) = ports(l4, proto).ok()?;
-    Some(FlowKey::new(src, dst, sport, dport, proto.0))
+    let l2 = L2Info::parse(frame).ok()?;
+    let flow = match l2.ethertype {
+        EtherType::IPV4 => ipv4_l3(snap, frame, l2),
+        EtherType::IPV6 => ipv6_l3(snap, frame, l2),
+        _ => return None,
+    };
+    match flow {
+        L3::Vip(flow) if !flow.is_icmp() => l4_front(snap, frame, flow).ok(),
+        _ => None,
+    }
 }
 
 /// Stages 1–4 (see the module docs).
@@ -529,97 +589,148 @@ fn ports(frame: &[u8], proto: IpProtocol) -> Result<(u16, u16, Option<TcpSignal>
     }
 }
 
-fn ipv4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, l2: L2Info) -> Verdict {
-    let frame = buf.data();
+/// What the IP stage found.
+enum L3 {
+    /// Traffic for a VIP that passed the IP checks.
+    Vip(Flow),
+    /// Not for a VIP: the kernel's (or neighbor discovery's).
+    NotVip,
+    /// Malformed or refused.
+    Drop(DropReason),
+}
+
+/// The IPv4 stage's checks (see the module docs), without side effects.
+fn ipv4_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
     let l3 = l2.l3_offset;
     let ip = match Ipv4Packet::new_checked(&frame[l3..]) {
         Ok(ip) => ip,
-        Err(e) => return Verdict::Drop(e.into()),
+        Err(e) => return L3::Drop(e.into()),
     };
     let dst = IpAddr::V4(ip.dst_addr());
-    if !ctx.snap.is_vip(dst) {
-        return ctx.to_kernel();
+    if !snap.is_vip(dst) {
+        return L3::NotVip;
     }
     if !ip.verify_checksum() {
-        return Verdict::Drop(DropReason::BadChecksum);
+        return L3::Drop(DropReason::BadChecksum);
     }
     if ip.is_fragment() {
-        return Verdict::Drop(DropReason::Fragment);
+        return L3::Drop(DropReason::Fragment);
     }
-    let flow = Flow {
+    L3::Vip(Flow {
         l2,
         src: IpAddr::V4(ip.src_addr()),
         dst,
         proto: ip.next_header().0,
         l4: l3 + ip.header_len(),
         end: l3 + usize::from(ip.total_len()),
-    };
-    if ip.next_header() == IpProtocol::ICMP {
-        return icmp::icmpv4(ctx, buf, flow);
-    }
-    l4_flow(ctx, buf, flow)
+    })
 }
 
-fn ipv6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, l2: L2Info) -> Verdict {
-    let frame = buf.data();
+/// The IPv6 stage's checks (see the module docs), without side effects.
+fn ipv6_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
     let l3 = l2.l3_offset;
     let ip = match Ipv6Packet::new_checked(&frame[l3..]) {
         Ok(ip) => ip,
-        Err(e) => return Verdict::Drop(e.into()),
+        Err(e) => return L3::Drop(e.into()),
     };
     let dst = ip.dst_addr();
-    if !ctx.snap.is_vip(IpAddr::V6(dst)) {
-        // Neighbor discovery (for a VIP at its solicited-node group, or advertisements to the
-        // host) carries no extension headers in practice: ICMPv6 right after the header.
-        if ip.next_header() == IpProtocol::ICMPV6 {
-            return neighbor::ndisc(ctx, buf, l2, crate::wire::ipv6::HEADER_LEN);
-        }
-        return ctx.to_kernel();
+    if !snap.is_vip(IpAddr::V6(dst)) {
+        return L3::NotVip;
     }
     let upper = match ip.upper_layer() {
         Ok(u) => u,
-        Err(e) => return Verdict::Drop(e.into()),
+        Err(e) => return L3::Drop(e.into()),
     };
     if upper.fragment.is_some() {
-        return Verdict::Drop(DropReason::Fragment);
+        return L3::Drop(DropReason::Fragment);
     }
-    let flow = Flow {
+    L3::Vip(Flow {
         l2,
         src: IpAddr::V6(ip.src_addr()),
         dst: IpAddr::V6(dst),
         proto: upper.protocol.0,
         l4: l3 + upper.offset,
         end: l3 + crate::wire::ipv6::HEADER_LEN + usize::from(ip.payload_len()),
-    };
-    if upper.protocol == IpProtocol::ICMPV6 {
-        return icmp::icmpv6(ctx, buf, flow);
+    })
+}
+
+fn ipv4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, l2: L2Info) -> Verdict {
+    match ipv4_l3(ctx.snap, buf.data(), l2) {
+        L3::Vip(flow) if flow.is_icmp() => icmp::icmpv4(ctx, buf, flow),
+        L3::Vip(flow) => l4_flow(ctx, buf, flow),
+        L3::NotVip => ctx.to_kernel(),
+        L3::Drop(r) => Verdict::Drop(r),
     }
-    l4_flow(ctx, buf, flow)
+}
+
+fn ipv6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, l2: L2Info) -> Verdict {
+    match ipv6_l3(ctx.snap, buf.data(), l2) {
+        L3::Vip(flow) if flow.is_icmp() => icmp::icmpv6(ctx, buf, flow),
+        L3::Vip(flow) => l4_flow(ctx, buf, flow),
+        L3::NotVip => {
+            // Neighbor discovery (for a VIP at its solicited-node group, or advertisements to
+            // the host) carries no extension headers in practice: ICMPv6 right after the header.
+            // `ipv6_l3` checked the header's length.
+            let ip = Ipv6Packet::new_unchecked(&buf.data()[l2.l3_offset..]);
+            if ip.next_header() == IpProtocol::ICMPV6 {
+                return neighbor::ndisc(ctx, buf, l2, crate::wire::ipv6::HEADER_LEN);
+            }
+            ctx.to_kernel()
+        }
+        L3::Drop(r) => Verdict::Drop(r),
+    }
+}
+
+/// A TCP/UDP packet to a VIP service, parsed and checked up to the connection table.
+#[derive(Clone, Copy, Debug)]
+struct L4Front {
+    flow: Flow,
+    /// Service index.
+    si: u16,
+    /// Client port.
+    sport: u16,
+    /// VIP port.
+    dport: u16,
+    /// The flow key's hash, computed once per packet. (The key itself is rebuilt from `flow`
+    /// when needed: it is cheap, and keeping this struct small keeps a burst's array of them
+    /// out of `memcpy` calls.)
+    hash: u64,
+    /// TCP flags (`None` for UDP).
+    tcp: Option<TcpSignal>,
+}
+
+/// Ports, service and flow key of a TCP/UDP packet to a VIP, without side effects.
+fn l4_front(snap: &Snapshot, frame: &[u8], flow: Flow) -> Result<L4Front, DropReason> {
+    let (sport, dport, tcp) = ports(&frame[flow.l4..flow.end], IpProtocol(flow.proto))?;
+    let si = snap.service_for(flow.dst, flow.proto, dport).ok_or(DropReason::NoService)?;
+    let hash = FlowKey::new(flow.src, flow.dst, sport, dport, flow.proto).hash();
+    Ok(L4Front { flow, si, sport, dport, hash, tcp })
 }
 
 /// TCP/UDP to a VIP: service, backend, forward.
 fn l4_flow<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: Flow) -> Verdict {
-    let (sport, dport, tcp) = match ports(&buf.data()[flow.l4..flow.end], IpProtocol(flow.proto)) {
-        Ok(p) => p,
-        Err(r) => return Verdict::Drop(r),
-    };
-    let Some(si) = ctx.snap.service_for(flow.dst, flow.proto, dport) else {
-        return Verdict::Drop(DropReason::NoService);
-    };
+    match l4_front(ctx.snap, buf.data(), flow) {
+        Ok(f) => l4_back(ctx, buf, &f),
+        Err(r) => Verdict::Drop(r),
+    }
+}
+
+/// The connection-table and forwarding half of [`l4_flow`].
+fn l4_back<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, f: &L4Front) -> Verdict {
+    let si = f.si;
     ctx.set_service(si, None);
-    let key = FlowKey::new(flow.src, flow.dst, sport, dport, flow.proto);
-    let hash = key.hash();
-    let track = match tcp {
-        Some(f) if f.syn && !f.ack && !f.rst && !f.fin => Some(State::Syn),
+    let track = match f.tcp {
+        Some(t) if t.syn && !t.ack && !t.rst && !t.fin => Some(State::Syn),
         Some(_) => None,
         None => Some(State::Udp),
     };
-    let bi = match ctx.choose_backend(si, &key, hash, track, Some(tcp)) {
+    let key = FlowKey::new(f.flow.src, f.flow.dst, f.sport, f.dport, f.flow.proto);
+    let bi = match ctx.choose_backend(si, &key, f.hash, track, Some(f.tcp)) {
         Ok(bi) => bi,
         Err(r) => return Verdict::Drop(r),
     };
     ctx.set_service(si, Some(bi));
     // Ethernet padding after the IP packet must not be carried into a tunnel.
-    buf.truncate(flow.end);
-    forward::forward(ctx, buf, &flow, si, bi, hash)
+    buf.truncate(f.flow.end);
+    forward::forward(ctx, buf, &f.flow, si, bi, f.hash)
 }
