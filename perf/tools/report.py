@@ -66,7 +66,7 @@ def markdown(res):
            f"Run took {res.get('duration_s', 0):.0f} s."
            + (f" Commit `{res['commit']}`." if res.get("commit") else ""), "",
            "Calibration: a fixed spin loop is timed before and after every case; a case whose "
-           "calibration was > 1.3x the run's fastest is flagged *slow* (the machine was in a slow period).", ""]
+           "calibration was > 1.3x the run's median is flagged *slow* (the machine was in a slow period).", ""]
     groups = []
     for c in res["cases"]:
         if c["group"] not in groups:
