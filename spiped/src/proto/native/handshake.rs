@@ -52,6 +52,21 @@ struct ExpectHello {
     public: Option<[u8; SHARE_LEN]>,
 }
 
+impl ExpectHello {
+    /// The initiator's public key (`None` with `-f`), computed now if it is not known yet.
+    /// The flag says whether this call did the scalar multiplication.
+    fn public_key(&mut self) -> Result<(Option<[u8; SHARE_LEN]>, bool), HandshakeError> {
+        match (&self.ephemeral, self.public) {
+            (Some(e), None) => {
+                let public = public_key(e)?;
+                self.public = Some(public);
+                Ok((Some(public), true))
+            }
+            (_, public) => Ok((public, false)),
+        }
+    }
+}
+
 /// Waiting for the peer's key share.
 struct ExpectKeyShare {
     ephemeral: Option<EphemeralPrivateKey>,
@@ -200,8 +215,7 @@ impl NativeHandshake {
             return Ok(());
         }
         let State::ExpectHello(s) = &mut self.state else { return Ok(()) };
-        if let (Some(e), None) = (&s.ephemeral, s.public) {
-            s.public = Some(public_key(e)?);
+        if s.public_key()?.1 {
             self.count_dh();
         }
         Ok(())
@@ -267,7 +281,7 @@ impl NativeHandshake {
         }
     }
 
-    fn on_hello(&mut self, s: ExpectHello, msg: &[u8]) -> Result<State, HandshakeError> {
+    fn on_hello(&mut self, mut s: ExpectHello, msg: &[u8]) -> Result<State, HandshakeError> {
         let bytes: &[u8; HELLO_LEN] = msg
             .try_into()
             .map_err(|_| HandshakeError::Malformed("Hello of the wrong length"))?;
@@ -287,13 +301,10 @@ impl NativeHandshake {
         let confirm = schedule::confirm_keys(self.key.as_bytes(), &nonce_i, &nonce_r);
         let offered = self.offer;
         if self.role == Role::Initiator {
-            let public = match (&s.ephemeral, s.public) {
-                (Some(e), None) => {
-                    self.count_dh();
-                    Some(public_key(e)?)
-                }
-                (_, public) => public,
-            };
+            let (public, computed) = s.public_key()?;
+            if computed {
+                self.count_dh();
+            }
             let ids = offered.map(Suite::id);
             let mut frame = Vec::with_capacity(MAX_HANDSHAKE_MSG);
             InitKeyShareRepr {
