@@ -9,9 +9,10 @@
 //! `--threads` workers; the others get theirs over a bounded channel and a waker. At `-n` open
 //! connections it stops calling accept() (further clients wait in the kernel backlog) and
 //! warns, as spiped does; it resumes when a worker reports a closed connection (workers wake
-//! the acceptor only while it waits for that: at the cap or draining). SIGTERM closes the listening socket and returns once the last connection
-//! ended; SIGINT returns at once. The target is re-resolved every `-r` seconds on a separate
-//! thread, keeping the previous addresses when a lookup fails.
+//! the acceptor only while it waits for that: at the cap or draining). SIGTERM closes the
+//! listening socket and returns once the last connection ended; SIGINT returns at once. The
+//! target is re-resolved every `-r` seconds on a separate thread, keeping the previous
+//! addresses when a lookup fails.
 
 use std::io;
 use std::os::fd::OwnedFd;
