@@ -253,7 +253,6 @@ fn half_close_through_slow_echo() {
 /// the peer's in), exits 0, and `-d` sees a clean end, not a truncation.
 #[test]
 fn spipe_sighup_right_after_stdin_eof_ends_cleanly() {
-    use std::process::Stdio;
     let dir = TempDir::new("s-hup");
     let key = write_key(&dir, "key");
     let echo = EchoServer::start(None);
@@ -262,13 +261,7 @@ fn spipe_sighup_right_after_stdin_eof_ends_cleanly() {
     let mut d = Daemon::spiped(&dir, "d", &["-d", "-s", &addr(pd), "-t", &addr(echo.port), "-k", k]);
     wait_for_port(pd, T);
     for round in 0..5 {
-        let mut child = Command::new(bin("spipe"))
-            .args(["-t", &addr(pd), "-k", k])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn spipe");
+        let mut child = spawn_spipe(&["-t", &addr(pd), "-k", k]);
         let mut stdin = child.stdin.take().unwrap();
         let mut stdout = child.stdout.take().unwrap();
         stdin.write_all(b"ping").unwrap();
@@ -278,16 +271,7 @@ fn spipe_sighup_right_after_stdin_eof_ends_cleanly() {
         drop(stdin);
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGHUP).unwrap();
         let t0 = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if t0.elapsed() > T {
-                let _ = child.kill();
-                panic!("round {round}: spipe did not exit after SIGHUP");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = wait_child(&mut child, T, &format!("round {round}: spipe after SIGHUP"));
         let mut err = String::new();
         child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
         assert!(status.success(), "round {round}: spipe exited with {status} after SIGHUP: {err}");

@@ -280,15 +280,36 @@ impl SinkServer {
     }
 }
 
-/// Runs `spipe` with `args`, feeding `input` on stdin; returns (status, stdout, stderr).
-pub fn run_spipe(args: &[&str], input: Vec<u8>, timeout: Duration) -> (ExitStatus, Vec<u8>, String) {
-    let mut child = Command::new(bin("spipe"))
+/// Starts `spipe` with `args`, its stdin, stdout and stderr piped to the test.
+pub fn spawn_spipe(args: &[&str]) -> Child {
+    Command::new(bin("spipe"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn spipe");
+        .expect("spawn spipe")
+}
+
+/// Waits for `child` to exit; past `timeout` it is killed and the test fails naming `what`.
+pub fn wait_child(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `spipe` with `args`, feeding `input` on stdin; returns (status, stdout, stderr).
+pub fn run_spipe(args: &[&str], input: Vec<u8>, timeout: Duration) -> (ExitStatus, Vec<u8>, String) {
+    let mut child = spawn_spipe(args);
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
@@ -305,18 +326,7 @@ pub fn run_spipe(args: &[&str], input: Vec<u8>, timeout: Duration) -> (ExitStatu
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("spipe {args:?} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_child(&mut child, timeout, &format!("spipe {args:?}"));
     feeder.join().unwrap();
     (status, reader.join().unwrap(), err_reader.join().unwrap())
 }
