@@ -16,6 +16,7 @@ pub mod conntrack;
 pub mod control;
 pub mod limits;
 pub mod maglev;
+pub mod pcap;
 pub mod pipeline;
 pub mod pktgen;
 pub mod stats;

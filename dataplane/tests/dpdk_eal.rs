@@ -13,35 +13,14 @@ use dataplane::pipeline::PacketBuf;
 
 /// Writes a pcap file (Ethernet link type) holding `frames`.
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    for v in [0u32, 0, 65535, 1] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    for (i, f) in frames.iter().enumerate() {
-        for v in [i as u32, 0, f.len() as u32, f.len() as u32] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(f);
-    }
-    std::fs::write(path, out).unwrap();
+    std::fs::write(path, dataplane::pcap::write(frames, 0)).unwrap();
 }
 
-/// Reads the frames of a little-endian pcap file written by libpcap.
+/// Reads the frames of a pcap file written by libpcap.
 fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     let b = std::fs::read(path).unwrap();
-    assert!(b.len() >= 24, "pcap header missing");
-    let mut frames = Vec::new();
-    let mut at = 24;
-    while at + 16 <= b.len() {
-        let caplen = u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
-        at += 16;
-        frames.push(b[at..at + caplen].to_vec());
-        at += caplen;
-    }
-    frames
+    assert!(b.len() >= dataplane::pcap::GLOBAL_HEADER, "pcap header missing");
+    dataplane::pcap::records(&b).map(<[u8]>::to_vec).collect()
 }
 
 /// The rewrite the lcore job applies, through `PacketBuf` only: grow 4 bytes at the front and 3

@@ -122,31 +122,15 @@ fn inputs(mac: [u8; 6]) -> Vec<Vec<u8>> {
     ]
 }
 
+/// Writes a pcap file (Ethernet link type) holding `frames`.
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    for (i, f) in frames.iter().enumerate() {
-        for v in [1_700_000_000 + i as u32, 0, f.len() as u32, f.len() as u32] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(f);
-    }
-    std::fs::write(path, out).unwrap();
+    std::fs::write(path, dataplane::pcap::write(frames, 1_700_000_000)).unwrap();
 }
 
+/// Reads the frames of a pcap file (none when the file is missing).
 fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     let b = std::fs::read(path).unwrap_or_default();
-    let mut frames = Vec::new();
-    let mut at = 24;
-    while at + 16 <= b.len() {
-        let caplen = u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
-        at += 16;
-        frames.push(b[at..(at + caplen).min(b.len())].to_vec());
-        at += caplen;
-    }
-    frames
+    dataplane::pcap::records(&b).map(<[u8]>::to_vec).collect()
 }
 
 fn config_text(dir: &Path, input: &Path, output: &Path, hugepages: bool) -> String {
