@@ -23,41 +23,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cat >"$work/fwd.toml" <<EOT
-[eal]
-args = ["--in-memory", "--no-pci", "--log-level", "*:warning"]
-main_lcore = 0
-lcores = [1]
-
-[[port]]
-name = "nic0"
-devargs = "net_pcap0,rx_pcap=$pcap,infinite_rx=1"
-role = "nic"
-
-[host]
-ipv4 = "198.18.0.2/24"
-mtu = 1500
-
-[conntrack]
-capacity = 1048576
-
-[control]
-socket = "$work/dp.sock"
-
-[[service]]
-name = "web"
-vip = "198.18.100.1"
-protocol = "tcp"
-port = 80
-mode = "tunnel"
-encap = "ipip"
-[[service.backend]]
-address = "198.18.0.11"
-mac = "02:00:00:00:00:11"
-[[service.backend]]
-address = "198.18.0.12"
-mac = "02:00:00:00:00:12"
-EOT
+sed -e "s|@DEVARGS@|net_pcap0,rx_pcap=$pcap,infinite_rx=1|" -e "s|@SOCKET@|$work/dp.sock|" \
+  "$ROOT/perf/tools/forwarder-tunnel.toml" >"$work/fwd.toml"
 "$BIN" run --config "$work/fwd.toml" >"$work/fwd.log" 2>&1 &
 pid=$!
 for _ in $(seq 150); do [ -S "$work/dp.sock" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done

@@ -61,7 +61,7 @@ use crate::wire::{
 
 pub use snapshot::{
     Backend, BackendSpec, BuildError, Encap, HostSpec, Mode, Neighbor, NeighborTable, PortInfo,
-    Service, ServiceSpec, Snapshot, SnapshotBuilder, SourceRange, Unresolved,
+    Service, ServiceSpec, Snapshot, SnapshotBuilder, SourceRange, Unresolved, VipServices,
 };
 pub use verdict::{DropReason, PortId, Verdict};
 
@@ -109,6 +109,14 @@ impl VecBuf {
         let len = frame.len().min(Self::CAPACITY - Self::HEADROOM);
         bytes[Self::HEADROOM..Self::HEADROOM + len].copy_from_slice(&frame[..len]);
         VecBuf { bytes, start: Self::HEADROOM, end: Self::HEADROOM + len }
+    }
+
+    /// Makes this buffer hold `frame` again with [`Self::HEADROOM`] bytes of headroom, without
+    /// allocating (for replaying the same frames, as a NIC refills its mbufs).
+    pub fn reset(&mut self, frame: &[u8]) {
+        let len = frame.len().min(Self::CAPACITY - Self::HEADROOM);
+        self.bytes[Self::HEADROOM..Self::HEADROOM + len].copy_from_slice(&frame[..len]);
+        (self.start, self.end) = (Self::HEADROOM, Self::HEADROOM + len);
     }
 }
 
@@ -194,6 +202,8 @@ pub(crate) struct Flow {
     pub src: IpAddr,
     /// VIP.
     pub dst: IpAddr,
+    /// The VIP's services (looked up once, by the IP stage).
+    pub vip: VipServices,
     /// IP protocol of the L4 header.
     pub proto: u8,
     /// Absolute offset of the L4 header in the frame.
@@ -270,10 +280,7 @@ impl Ctx<'_> {
     pub fn choose_backend(&mut self, si: u16, key: &FlowKey, hash: u64, track: Option<State>, update: Option<Option<TcpSignal>>) -> Result<u16, DropReason> {
         let snap = self.snap;
         let svc = &snap.services[usize::from(si)];
-        let maglev = |h: u64| -> Option<u16> {
-            let v = svc.table[(h % svc.table.len() as u64) as usize];
-            (v != crate::maglev::NO_BACKEND).then_some(v)
-        };
+        let maglev = |h: u64| svc.table.lookup(h);
         if let Some(e) = self.ct.lookup(key, hash, self.now_ns) {
             self.counters.conntrack_hits.inc();
             let idx = e.backend_index();
@@ -607,9 +614,9 @@ fn ipv4_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
         Err(e) => return L3::Drop(e.into()),
     };
     let dst = IpAddr::V4(ip.dst_addr());
-    if !snap.is_vip(dst) {
+    let Some(vip) = snap.vip_services(dst) else {
         return L3::NotVip;
-    }
+    };
     if !ip.verify_checksum() {
         return L3::Drop(DropReason::BadChecksum);
     }
@@ -620,6 +627,7 @@ fn ipv4_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
         l2,
         src: IpAddr::V4(ip.src_addr()),
         dst,
+        vip,
         proto: ip.next_header().0,
         l4: l3 + ip.header_len(),
         end: l3 + usize::from(ip.total_len()),
@@ -634,9 +642,9 @@ fn ipv6_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
         Err(e) => return L3::Drop(e.into()),
     };
     let dst = ip.dst_addr();
-    if !snap.is_vip(IpAddr::V6(dst)) {
+    let Some(vip) = snap.vip_services(IpAddr::V6(dst)) else {
         return L3::NotVip;
-    }
+    };
     let upper = match ip.upper_layer() {
         Ok(u) => u,
         Err(e) => return L3::Drop(e.into()),
@@ -648,6 +656,7 @@ fn ipv6_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
         l2,
         src: IpAddr::V6(ip.src_addr()),
         dst: IpAddr::V6(dst),
+        vip,
         proto: upper.protocol.0,
         l4: l3 + upper.offset,
         end: l3 + crate::wire::ipv6::HEADER_LEN + usize::from(ip.payload_len()),
@@ -702,7 +711,7 @@ struct L4Front {
 /// Ports, service and flow key of a TCP/UDP packet to a VIP, without side effects.
 fn l4_front(snap: &Snapshot, frame: &[u8], flow: Flow) -> Result<L4Front, DropReason> {
     let (sport, dport, tcp) = ports(&frame[flow.l4..flow.end], IpProtocol(flow.proto))?;
-    let si = snap.service_for(flow.dst, flow.proto, dport).ok_or(DropReason::NoService)?;
+    let si = snap.service_of(flow.vip, flow.proto, dport).ok_or(DropReason::NoService)?;
     let hash = FlowKey::new(flow.src, flow.dst, sport, dport, flow.proto).hash();
     Ok(L4Front { flow, si, sport, dport, hash, tcp })
 }

@@ -157,7 +157,7 @@ pub struct Service {
     /// Outer IPv6 source for tunnels to IPv6 backends.
     pub source6: Option<SourceRange<Ipv6Addr>>,
     /// The Maglev table: global backend indices.
-    pub table: Box<[u16]>,
+    pub table: MaglevTable,
     /// This service's backends in [`Snapshot::backends`].
     pub backends: Range<u16>,
     /// Its counter slot in `LcoreCounters::services` (stable across reloads, see `stats`).
@@ -361,8 +361,12 @@ pub struct Snapshot {
     pub host: HostSpec,
     /// Conntrack timeouts.
     pub timeouts: Timeouts,
-    /// VIP keys, sorted, each with the range of its services in `services_by_vip`.
-    vips: Vec<([u8; 17], Range<u16>)>,
+    /// IPv4 VIPs, sorted, each with its services (a range of `services_by_vip`). Two integer
+    /// indexes, one per family, so a lookup is a binary search over plain integers (it runs for
+    /// every packet) and an IPv6 packet to `::ffff:a.b.c.d` never matches IPv4 VIP a.b.c.d.
+    vips4: Vec<(u32, VipServices)>,
+    /// IPv6 VIPs, the same way.
+    vips6: Vec<(u128, VipServices)>,
     /// Service indices grouped by VIP (port-specific first, then all-ports).
     services_by_vip: Vec<u16>,
     /// Services in config order.
@@ -458,8 +462,7 @@ impl SnapshotBuilder {
                 .map(|(i, b)| MaglevBackend { key: key_of(b.addr), weight: b.weight, index: i })
                 .collect();
             let table = MaglevTable::build(&mb, spec.maglev_size)
-                .map_err(|err| BuildError::Maglev { service: spec.name.clone(), err })?
-                .into_slots();
+                .map_err(|err| BuildError::Maglev { service: spec.name.clone(), err })?;
             services.push(Service {
                 name: spec.name.clone(),
                 vip: spec.vip,
@@ -485,12 +488,14 @@ impl SnapshotBuilder {
                 return Err(BuildError::DuplicateService(b.name.clone()));
             }
         }
-        let mut vips: Vec<([u8; 17], Range<u16>)> = Vec::new();
+        let mut vips4: Vec<(u32, VipServices)> = Vec::new();
+        let mut vips6: Vec<(u128, VipServices)> = Vec::new();
         for (pos, &si) in order.iter().enumerate() {
-            let k = vip_key(services[usize::from(si)].vip);
-            match vips.last_mut() {
-                Some((last, r)) if *last == k => r.end = pos as u16 + 1,
-                _ => vips.push((k, pos as u16..pos as u16 + 1)),
+            // `order` is sorted by `vip_key`: each VIP's services are adjacent, IPv4 first.
+            let pos = pos as u16;
+            match services[usize::from(si)].vip {
+                IpAddr::V4(a) => extend_run(&mut vips4, u32::from(a), pos),
+                IpAddr::V6(a) => extend_run(&mut vips6, u128::from(a), pos),
             }
         }
         Ok(Snapshot {
@@ -498,7 +503,8 @@ impl SnapshotBuilder {
             peer,
             host,
             timeouts: self.timeouts,
-            vips,
+            vips4,
+            vips6,
             services_by_vip: order,
             services,
             backends,
@@ -533,14 +539,31 @@ fn same_prefix(a: &[u8], b: &[u8], len: u8) -> bool {
     }
 }
 
-/// The VIP index key: the 16-byte form plus the family, so an IPv6 packet to the IPv4-mapped
-/// form of an IPv4 VIP (`::ffff:a.b.c.d`) is not taken for IPv4 VIP traffic.
-#[inline]
+/// The sort key that groups services by VIP: the 16-byte form plus the family, so an IPv4 VIP
+/// and the IPv4-mapped IPv6 address `::ffff:a.b.c.d` are different VIPs.
 fn vip_key(ip: IpAddr) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[..16].copy_from_slice(&key_of(ip));
     k[16] = u8::from(ip.is_ipv6());
     k
+}
+
+/// The services of one VIP: `services_by_vip[start..end]` (port-specific ones first). Found once
+/// per packet by [`Snapshot::vip_services`] and carried with the packet, so the service lookup
+/// does not search the VIP again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VipServices {
+    start: u16,
+    end: u16,
+}
+
+/// Adds position `pos` of `services_by_vip` to the index: to `vip`'s run if it is the last entry,
+/// else as a new entry.
+fn extend_run<K: PartialEq>(index: &mut Vec<(K, VipServices)>, vip: K, pos: u16) {
+    match index.last_mut() {
+        Some((last, r)) if *last == vip => r.end = pos + 1,
+        _ => index.push((vip, VipServices { start: pos, end: pos + 1 })),
+    }
 }
 
 impl Snapshot {
@@ -572,22 +595,32 @@ impl Snapshot {
         self.vip_services(ip).is_some()
     }
 
+    /// The services of VIP `ip`, `None` if `ip` is not a VIP.
     #[inline]
-    fn vip_services(&self, ip: IpAddr) -> Option<&[u16]> {
-        // Compared as (u128, u8), the same order as the bytes' but two integer compares
-        // instead of a `memcmp` call per probe (this runs for every packet).
-        let ord = |k: &[u8; 17]| (u128::from_be_bytes(k[..16].try_into().unwrap_or_default()), k[16]);
-        let k = ord(&vip_key(ip));
-        let i = self.vips.binary_search_by(|(v, _)| ord(v).cmp(&k)).ok()?;
-        let r = &self.vips[i].1;
-        self.services_by_vip.get(usize::from(r.start)..usize::from(r.end))
+    pub fn vip_services(&self, ip: IpAddr) -> Option<VipServices> {
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.vips4.binary_search_by(|(v, _)| v.cmp(&a)).ok().map(|i| self.vips4[i].1)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.vips6.binary_search_by(|(v, _)| v.cmp(&a)).ok().map(|i| self.vips6[i].1)
+            }
+        }
     }
 
     /// The service for (VIP, protocol, port): the port-specific one, else the VIP's all-ports
     /// service of that protocol.
     #[inline]
     pub fn service_for(&self, vip: IpAddr, proto: u8, port: u16) -> Option<u16> {
-        let list = self.vip_services(vip)?;
+        self.service_of(self.vip_services(vip)?, proto, port)
+    }
+
+    /// [`Self::service_for`] among the services of a VIP already looked up.
+    #[inline]
+    pub fn service_of(&self, vip: VipServices, proto: u8, port: u16) -> Option<u16> {
+        let list = self.services_by_vip.get(usize::from(vip.start)..usize::from(vip.end))?;
         let mut any = None;
         for &si in list {
             let s = &self.services[usize::from(si)];
@@ -837,7 +870,7 @@ mod tests {
         assert_eq!(s.backends.len(), config.backend_count());
         assert_eq!(s.timeouts.tcp_established, 900);
         for svc in &s.services {
-            assert!(svc.table.iter().all(|&b| b == crate::maglev::NO_BACKEND || svc.backends.contains(&b)));
+            assert!(svc.table.slots().iter().all(|&b| b == crate::maglev::NO_BACKEND || svc.backends.contains(&b)));
         }
     }
 }
