@@ -3,11 +3,14 @@
 //! Contract:
 //! - One table per lcore, owned by its [`crate::pipeline::Pipeline`]: no locks, no atomics, and
 //!   no allocation after [`ConnTable::new`]. Time is passed in (`now_ns`, any monotonic clock).
-//! - **Layout**: open addressing over buckets of [`WAYS`] = 8 entries. A bucket's 8 tags (32-bit
-//!   hash fingerprints, 0 = free) fill half a cache line in a separate array, so a lookup reads
-//!   one tag line and, on a tag match, the one 60-byte entry holding the full key. Cost:
-//!   [`BYTES_PER_ENTRY`] = 64 bytes per tracked flow (60 entry + 4 tag), v4 and v6 alike (v4
-//!   addresses are stored IPv4-mapped). The bucket count is a power of two ≥ capacity / 8.
+//! - **Layout**: open addressing over buckets of [`WAYS`] = 8 slots. A bucket's hot data is one
+//!   cache line in its own array: 8 tags (32-bit hash fingerprints, 0 = free) and 8 metadata
+//!   words (state and last-seen tick). A lookup reads that line and, on a tag match, the one
+//!   56-byte entry holding the full key and backend; an insert into a full bucket (a new-flow
+//!   flood against a full table) chooses its victim from the line alone and writes one entry,
+//!   instead of reading all 8 entries. Cost: [`BYTES_PER_ENTRY`] = 64 bytes per tracked flow
+//!   (56 entry + 8 in the bucket line), v4 and v6 alike (v4 addresses are stored IPv4-mapped).
+//!   The bucket count is a power of two ≥ capacity / 8.
 //! - **Identity, not index**: an entry stores the backend's address (stable across config
 //!   reloads) and, as a cache, its index in the snapshot that resolved it. The pipeline checks
 //!   the cached index against the current snapshot and re-resolves by address when a reload
@@ -24,9 +27,11 @@
 //!   If none is replaceable the insert fails ([`Insert::Full`]); the pipeline then forwards the
 //!   packet by its Maglev choice untracked and counts it (a full table degrades to stateless
 //!   consistent hashing, like Katran under flood, instead of dropping).
-//! - **Time** is kept in ticks of 2^20 ns (≈ 1.05 ms) in a wrapping `u32`; ages are computed with
-//!   wrapping subtraction, valid for ages below 2^31 ticks (≈ 26 days). `expire` sweeps the whole
-//!   table far more often than that, so an entry can never alias.
+//! - **Time** is kept in ticks of 2^22 ns (≈ 4.2 ms; timeouts are whole seconds); a slot keeps
+//!   the low 29 bits of its last-seen tick next to its 3-bit state, and ages are computed with
+//!   wrapping subtraction modulo 2^29 ticks (≈ 26 days), longer than any timeout
+//!   (`limits::MAX_TIMEOUT_SECS`, 7 days). `expire` sweeps the whole table far more often than
+//!   that, so an entry can never alias.
 
 use std::net::IpAddr;
 use std::ops::Range;
@@ -34,11 +39,11 @@ use std::ops::Range;
 use crate::maglev::{Hash64, SEED_FLOW};
 use crate::pipeline::Prefetch;
 
-/// Entries per bucket: 8 tags of 4 bytes = 32 bytes, half a cache line.
+/// Slots per bucket: 8 tags and 8 metadata words of 4 bytes = one 64-byte cache line.
 pub const WAYS: usize = 8;
 
-/// Memory per tracked flow: a 60-byte entry plus its 4-byte tag.
-pub const BYTES_PER_ENTRY: usize = std::mem::size_of::<Entry>() + std::mem::size_of::<u32>();
+/// Memory per tracked flow: a 56-byte entry plus its share (8 bytes) of the bucket line.
+pub const BYTES_PER_ENTRY: usize = std::mem::size_of::<Entry>() + std::mem::size_of::<Bucket>() / WAYS;
 
 /// Smallest table (one bucket).
 pub const MIN_CAPACITY: usize = WAYS;
@@ -47,7 +52,7 @@ pub const MIN_CAPACITY: usize = WAYS;
 pub const MAX_CAPACITY: usize = 1 << 27;
 
 /// log2 of the tick length in nanoseconds.
-const TICK_SHIFT: u32 = 20;
+const TICK_SHIFT: u32 = 22;
 
 /// Converts a monotonic time in nanoseconds to table ticks.
 #[inline]
@@ -55,10 +60,11 @@ pub fn ticks(now_ns: u64) -> u32 {
     (now_ns >> TICK_SHIFT) as u32
 }
 
-/// Converts seconds to ticks (saturating at 2^30 ticks so ages stay comparable).
+/// Converts seconds to ticks (saturating at 2^28 ticks, ≈ 13 days, so that ages modulo 2^29
+/// stay comparable with every timeout).
 fn secs_to_ticks(secs: u32) -> u32 {
     let t = (u64::from(secs) * 1_000_000_000) >> TICK_SHIFT;
-    t.min(1 << 30) as u32
+    t.min(1 << 28) as u32
 }
 
 /// A flow's 5-tuple as seen from the client: source = client, destination = VIP.
@@ -138,7 +144,7 @@ pub enum State {
 
 impl State {
     fn from_u8(v: u8) -> State {
-        match v & 0x7f {
+        match v {
             1 => State::Syn,
             2 => State::Established,
             3 => State::Closing,
@@ -197,83 +203,108 @@ pub struct TcpSignal {
     pub rst: bool,
 }
 
-/// One tracked flow. 60 bytes, 4-byte aligned (see [`BYTES_PER_ENTRY`]).
+/// One tracked flow's key and backend: 56 bytes (see [`BYTES_PER_ENTRY`]). Its state and
+/// last-seen time live in its bucket's line ([`Bucket::meta`]), so deciding whether a slot is
+/// live, expired or evictable never reads the entry.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
-pub struct Entry {
+struct Entry {
     src: [u8; 16],
     dst: [u8; 16],
     backend: [u8; 16],
     sport: u16,
     dport: u16,
-    last_seen: u32,
     backend_index: u16,
     proto: u8,
-    /// `State` in the low 7 bits, the v6 flag in the top bit.
-    state: u8,
+    v6: bool,
 }
 
-const EMPTY: Entry = Entry {
-    src: [0; 16],
-    dst: [0; 16],
-    backend: [0; 16],
-    sport: 0,
-    dport: 0,
-    last_seen: 0,
-    backend_index: 0,
-    proto: 0,
-    state: 0,
-};
+const EMPTY: Entry = Entry { src: [0; 16], dst: [0; 16], backend: [0; 16], sport: 0, dport: 0, backend_index: 0, proto: 0, v6: false };
 
 impl Entry {
     #[inline]
     fn matches(&self, k: &FlowKey) -> bool {
-        self.sport == k.sport
-            && self.dport == k.dport
-            && self.proto == k.proto
-            && (self.state & 0x80 != 0) == k.v6
-            && self.src == k.src
-            && self.dst == k.dst
+        self.sport == k.sport && self.dport == k.dport && self.proto == k.proto && self.v6 == k.v6 && self.src == k.src && self.dst == k.dst
     }
+}
 
+/// Bits of [`Bucket::meta`] that hold the [`State`]; the rest is the last-seen tick.
+const STATE_BITS: u32 = 3;
+const STATE_MASK: u32 = (1 << STATE_BITS) - 1;
+
+/// A slot's metadata word: last-seen tick (its low 29 bits) above the state.
+#[inline]
+fn meta(state: State, now: u32) -> u32 {
+    now << STATE_BITS | state as u32
+}
+
+#[inline]
+fn meta_state(m: u32) -> State {
+    State::from_u8((m & STATE_MASK) as u8)
+}
+
+/// Ticks since the slot was last seen, modulo 2^29 (see the module docs on time).
+#[inline]
+fn meta_age(m: u32, now: u32) -> u32 {
+    (now << STATE_BITS).wrapping_sub(m & !STATE_MASK) >> STATE_BITS
+}
+
+/// One bucket's hot line, exactly one cache line: the tags (32-bit hash fingerprints, 0 = free)
+/// and the metadata (state, last seen) of its [`WAYS`] slots. A lookup reads this line and, on a
+/// tag match, the one entry; an insert into a full bucket picks its victim from this line alone.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Bucket {
+    tags: [u32; WAYS],
+    meta: [u32; WAYS],
+}
+
+const EMPTY_BUCKET: Bucket = Bucket { tags: [0; WAYS], meta: [0; WAYS] };
+
+/// A live flow found by [`ConnTable::lookup`]: its entry and its metadata word.
+#[derive(Debug)]
+pub struct EntryMut<'a> {
+    entry: &'a mut Entry,
+    meta: &'a mut u32,
+}
+
+impl EntryMut<'_> {
     /// The connection state.
     pub fn state(&self) -> State {
-        State::from_u8(self.state)
+        meta_state(*self.meta)
     }
 
     /// The backend's stable identity (address as [`crate::maglev::backend_key`]).
     pub fn backend(&self) -> [u8; 16] {
-        self.backend
+        self.entry.backend
     }
 
     /// The backend's index in the snapshot that last resolved it (a cache: verify it).
     pub fn backend_index(&self) -> u16 {
-        self.backend_index
+        self.entry.backend_index
     }
 
     /// Points the flow at another backend (after a reload removed or moved its backend).
     pub fn set_backend(&mut self, backend: [u8; 16], index: u16) {
-        self.backend = backend;
-        self.backend_index = index;
-    }
-
-    fn set_state(&mut self, s: State) {
-        self.state = (self.state & 0x80) | s as u8;
+        self.entry.backend = backend;
+        self.entry.backend_index = index;
     }
 
     /// Records a packet of this flow at `now` and advances the state machine: a non-SYN TCP
     /// packet after the SYN establishes, FIN or RST moves to `Closing`, a new SYN on a closing
     /// entry (port reuse) starts over in `Syn`.
     pub fn update(&mut self, tcp: Option<TcpSignal>, now_ns: u64) {
-        self.last_seen = ticks(now_ns);
-        let Some(f) = tcp else { return };
-        let next = match self.state() {
-            _ if f.rst || f.fin => State::Closing,
-            State::Closing if f.syn && !f.ack => State::Syn,
-            State::Syn if !f.syn => State::Established,
-            s => s,
+        let state = self.state();
+        let next = match tcp {
+            None => state,
+            Some(f) => match state {
+                _ if f.rst || f.fin => State::Closing,
+                State::Closing if f.syn && !f.ack => State::Syn,
+                State::Syn if !f.syn => State::Established,
+                s => s,
+            },
         };
-        self.set_state(next);
+        *self.meta = meta(next, ticks(now_ns));
     }
 }
 
@@ -302,7 +333,7 @@ fn filled<T: Copy>(n: usize, fill: T, advise: &mut impl FnMut(Range<usize>)) -> 
 /// The connection table (see the module docs).
 #[derive(Debug)]
 pub struct ConnTable {
-    tags: Box<[[u32; WAYS]]>,
+    buckets: Box<[Bucket]>,
     entries: Box<[Entry]>,
     mask: usize,
     timeouts: TickTimeouts,
@@ -327,7 +358,7 @@ impl ConnTable {
         let cap = capacity.clamp(MIN_CAPACITY, MAX_CAPACITY);
         let buckets = cap.div_ceil(WAYS).next_power_of_two();
         ConnTable {
-            tags: filled(buckets, [0u32; WAYS], &mut advise),
+            buckets: filled(buckets, EMPTY_BUCKET, &mut advise),
             entries: filled(buckets * WAYS, EMPTY, &mut advise),
             mask: buckets - 1,
             timeouts: timeouts.into(),
@@ -346,7 +377,7 @@ impl ConnTable {
         self.entries.len()
     }
 
-    /// Bytes the table holds (entries + tags).
+    /// Bytes the table holds (entries + bucket lines).
     pub fn memory_bytes(&self) -> usize {
         self.capacity() * BYTES_PER_ENTRY
     }
@@ -366,79 +397,69 @@ impl ConnTable {
         ((hash as usize) & self.mask, ((hash >> 32) as u32) | 1)
     }
 
-    /// Prefetches the tag line of `hash`'s bucket (pass 1 of
+    /// Prefetches the line of `hash`'s bucket (pass 1 of
     /// [`crate::pipeline::Pipeline::process_burst_with`]).
     #[inline]
     pub fn prefetch_bucket<P: Prefetch>(&self, hash: u64, p: &P) {
-        p.prefetch(&self.tags[self.split(hash).0]);
+        p.prefetch(&self.buckets[self.split(hash).0]);
     }
 
-    /// Prefetches the entry whose tag matches `key`'s, if any (pass 2: the tag line should be
-    /// in cache by now). An entry is 60 bytes at a 4-byte alignment, so it may straddle two
+    /// Prefetches the entry whose tag matches `key`'s, if any (pass 2: the bucket line should be
+    /// in cache by now). An entry is 56 bytes at a 2-byte alignment, so it may straddle two
     /// lines: both ends are prefetched.
     #[inline]
     pub fn prefetch_entry<P: Prefetch>(&self, hash: u64, p: &P) {
         let (b, tag) = self.split(hash);
-        if let Some(w) = self.tags[b].iter().position(|&t| t == tag) {
+        if let Some(w) = self.buckets[b].tags.iter().position(|&t| t == tag) {
             let e = &self.entries[b * WAYS + w];
             p.prefetch(&e.src);
-            p.prefetch(&e.state);
+            p.prefetch(&e.v6);
         }
     }
 
+    /// Whether a slot with metadata `m` has been idle longer than its state's timeout.
     #[inline]
-    fn expired(&self, e: &Entry, now: u32) -> bool {
-        let timeout = self.timeouts.0[(e.state & 0x7f) as usize % 5];
-        now.wrapping_sub(e.last_seen) > timeout
+    fn expired(&self, m: u32, now: u32) -> bool {
+        meta_age(m, now) > self.timeouts.0[(m & STATE_MASK) as usize % 5]
     }
 
     /// The live entry for `key` (whose [`FlowKey::hash`] is `hash`), if any. Does not update
-    /// it: call [`Entry::update`] once the packet is going to be forwarded.
+    /// it: call [`EntryMut::update`] once the packet is going to be forwarded.
     #[inline]
-    pub fn lookup(&mut self, key: &FlowKey, hash: u64, now_ns: u64) -> Option<&mut Entry> {
+    pub fn lookup(&mut self, key: &FlowKey, hash: u64, now_ns: u64) -> Option<EntryMut<'_>> {
         let (b, tag) = self.split(hash);
         let now = ticks(now_ns);
-        let tags = &self.tags[b];
-        for (w, &t) in tags.iter().enumerate() {
-            if t == tag {
-                let i = b * WAYS + w;
-                let e = &self.entries[i];
-                if e.matches(key) {
-                    if self.expired(e, now) {
-                        return None;
-                    }
-                    return Some(&mut self.entries[i]);
-                }
-            }
+        let w = (0..WAYS).find(|&w| self.buckets[b].tags[w] == tag && self.entries[b * WAYS + w].matches(key))?;
+        if self.expired(self.buckets[b].meta[w], now) {
+            return None;
         }
-        None
+        Some(EntryMut { entry: &mut self.entries[b * WAYS + w], meta: &mut self.buckets[b].meta[w] })
     }
 
     /// Stores a new flow (see the module docs for which slot it may take). `state` is `Syn` for
-    /// a TCP SYN and `Udp` for UDP.
+    /// a TCP SYN and `Udp` for UDP. Decides from the bucket line alone; writes one entry.
     pub fn insert(&mut self, key: &FlowKey, hash: u64, state: State, backend: [u8; 16], backend_index: u16, now_ns: u64) -> Insert {
         let (b, tag) = self.split(hash);
         let now = ticks(now_ns);
+        let bucket = &self.buckets[b];
         let mut free = None;
         let mut same = None;
         let mut oldest_syn: Option<(usize, u32)> = None;
         for w in 0..WAYS {
-            let i = b * WAYS + w;
-            let t = self.tags[b][w];
+            let (t, m) = (bucket.tags[w], bucket.meta[w]);
             if t == 0 {
                 free.get_or_insert(w);
                 continue;
             }
-            let e = &self.entries[i];
-            if t == tag && e.matches(key) {
+            if t == tag && self.entries[b * WAYS + w].matches(key) {
                 // A stale (expired) entry of the same flow: reuse its slot.
                 same = Some(w);
                 break;
             }
-            if self.expired(e, now) {
+            if self.expired(m, now) {
                 free.get_or_insert(w);
-            } else if e.state() == State::Syn {
-                let age = now.wrapping_sub(e.last_seen);
+            } else if meta_state(m) == State::Syn {
+                let age = meta_age(m, now);
                 if oldest_syn.is_none_or(|(_, a)| age > a) {
                     oldest_syn = Some((w, age));
                 }
@@ -449,26 +470,27 @@ impl ConnTable {
             (None, None, Some((w, _))) => (w, Insert::EvictedSyn),
             (None, None, None) => return Insert::Full,
         };
-        if self.tags[b][w] == 0 {
+        let bucket = &mut self.buckets[b];
+        if bucket.tags[w] == 0 {
             self.live += 1;
         }
-        self.tags[b][w] = tag;
+        bucket.tags[w] = tag;
+        bucket.meta[w] = meta(state, now);
         self.entries[b * WAYS + w] = Entry {
             src: key.src,
             dst: key.dst,
             backend,
             sport: key.sport,
             dport: key.dport,
-            last_seen: now,
             backend_index,
             proto: key.proto,
-            state: state as u8 | if key.v6 { 0x80 } else { 0 },
+            v6: key.v6,
         };
         outcome
     }
 
     /// Frees expired entries, examining at most `budget` slots from where the last call
-    /// stopped. Returns how many were freed.
+    /// stopped. Returns how many were freed. Reads only bucket lines.
     pub fn expire(&mut self, now_ns: u64, budget: usize) -> usize {
         let now = ticks(now_ns);
         let n = self.entries.len();
@@ -479,9 +501,10 @@ impl ConnTable {
             let i = self.cursor;
             self.cursor = (self.cursor + 1) & wrap;
             let (b, w) = (i / WAYS, i % WAYS);
-            if self.tags[b][w] != 0 && self.expired(&self.entries[i], now) {
-                self.tags[b][w] = 0;
-                self.entries[i] = EMPTY;
+            let (t, m) = (self.buckets[b].tags[w], self.buckets[b].meta[w]);
+            if t != 0 && self.expired(m, now) {
+                self.buckets[b].tags[w] = 0;
+                self.buckets[b].meta[w] = 0;
                 self.live -= 1;
                 freed += 1;
             }
@@ -524,10 +547,28 @@ mod tests {
     const FIN: Option<TcpSignal> = Some(TcpSignal { syn: false, ack: true, fin: true, rst: false });
     const RST: Option<TcpSignal> = Some(TcpSignal { syn: false, ack: false, fin: false, rst: true });
 
-    /// Layout: 64 bytes per tracked flow, capacity rounded up to whole power-of-two buckets.
+    /// A slot keeps 29 bits of its last-seen tick: ages are right across the point where those
+    /// bits wrap (a flow seen just before it is alive just after and dies on time), and the
+    /// longest allowed timeout (7 days) still fits the wrap horizon.
+    #[test]
+    fn ages_survive_the_tick_wrap() {
+        let wrap_ns = (1u64 << (29 + TICK_SHIFT)) * 3; // the third time the 29 bits wrap
+        let mut t = ConnTable::new(64, Timeouts::default());
+        let k = key(1);
+        t.insert(&k, k.hash(), State::Udp, be(1), 0, wrap_ns - S / 2);
+        assert!(t.lookup(&k, k.hash(), wrap_ns + 2 * S).is_some(), "alive 2.5 s later, across the wrap");
+        assert!(t.lookup(&k, k.hash(), wrap_ns + 29 * S).is_some(), "UDP lives 30 s");
+        assert!(t.lookup(&k, k.hash(), wrap_ns + 31 * S).is_none(), "dead after 30 s");
+        let week = secs_to_ticks(crate::limits::MAX_TIMEOUT_SECS);
+        assert!(week < 1 << 28, "7 days = {week} ticks must stay below half the wrap");
+    }
+
+    /// Layout: 64 bytes per tracked flow (a 56-byte entry and 8 bytes of its bucket's one
+    /// cache line), capacity rounded up to whole power-of-two buckets.
     #[test]
     fn capacity_math() {
-        assert_eq!(std::mem::size_of::<Entry>(), 60);
+        assert_eq!(std::mem::size_of::<Entry>(), 56);
+        assert_eq!((std::mem::size_of::<Bucket>(), std::mem::align_of::<Bucket>()), (64, 64));
         assert_eq!(BYTES_PER_ENTRY, 64);
         let t = ConnTable::new(1_048_576, Timeouts::default());
         assert_eq!(t.capacity(), 1_048_576);

@@ -281,7 +281,7 @@ impl Ctx<'_> {
         let snap = self.snap;
         let svc = &snap.services[usize::from(si)];
         let maglev = |h: u64| svc.table.lookup(h);
-        if let Some(e) = self.ct.lookup(key, hash, self.now_ns) {
+        if let Some(mut e) = self.ct.lookup(key, hash, self.now_ns) {
             self.counters.conntrack_hits.inc();
             let idx = e.backend_index();
             let cached_ok = snap.backends.get(usize::from(idx)).is_some_and(|b| b.service == si && b.key == e.backend());
