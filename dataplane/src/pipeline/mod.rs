@@ -478,8 +478,8 @@ impl Pipeline {
     /// cache misses of all its flows overlap instead of stalling one packet at a time, and
     /// each frame is parsed and hashed once:
     /// 1. parse each frame up to the connection table ([`front`]: TCP/UDP to a VIP service,
-    ///    every check passed) and prefetch its flow's tag line;
-    /// 2. with the tag lines (mostly) arrived, prefetch the entry whose tag matches;
+    ///    every check passed) and prefetch its flow's bucket line;
+    /// 2. with the bucket lines (mostly) arrived, prefetch the entry whose tag matches;
     /// 3. finish each frame in order: from the connection table on for the frames of pass 1,
     ///    [`Self::process`] for the others (ARP, ICMP, non-VIP, malformed...).
     pub fn process_burst_with<B: PacketBuf, P: Prefetch>(&mut self, bufs: &mut [B], in_port: PortId, now_ns: u64, verdicts: &mut [Verdict], prefetch: &P) {
