@@ -35,7 +35,7 @@ fi
 bash "$ROOT/tests/hugepages.sh" 512 >/dev/null
 echo "== build (release)"
 cargo build --release --workspace --quiet
-cargo bench --no-run --quiet -p dataplane --bench maglev_build --bench conntrack 2>/dev/null
+cargo bench --no-run --quiet -p dataplane --bench maglev_build --bench conntrack --bench pipeline 2>/dev/null
 
 # A fixed amount of CPU work; its duration shows slow periods of the (shared, noisy) machine.
 calibrate() {
@@ -104,6 +104,16 @@ if [ -x "$ROOT/perf/tools/dataplane_rate.sh" ]; then
   run_case "$PCAP_GROUP" "dataplane tunnel, 2K data flows" Mpps "testpmd 5tswap, 2K data flows" "full pipeline, IPIP, Maglev (no entries)" -- \
     bash "$ROOT/perf/tools/dataplane_rate.sh" "$WINDOW" "$WORK/data-2k.pcap"
 fi
+
+# The same traffic through the pipeline alone (dataplane/benches/pipeline.rs: no EAL, no PMD, the
+# frames refilled in place): what the forwarding core spends per packet between rx and tx. The
+# difference to the replay cases above is the I/O's share.
+PIPE_GROUP="pipeline alone, no I/O, one core (ns per packet)"
+echo "== $PIPE_GROUP"
+run_case "$PIPE_GROUP" "pipeline, 1K SYN flows" ns "" "same capture and config as dataplane_rate.sh" -- \
+  bash "$ROOT/perf/tools/bench_value.sh" pipeline "mix=syn unit=ns_per_packet" -- --flows 1024 --mix syn --samples 5
+run_case "$PIPE_GROUP" "pipeline, 2K data flows" ns "" "Maglev, no entries" -- \
+  bash "$ROOT/perf/tools/bench_value.sh" pipeline "mix=data unit=ns_per_packet" -- --flows 2048 --mix data --samples 5
 
 # ---------------------------------------------------------------- control plane and table (pure code)
 # Maglev rebuild: the control thread's time from a config/health change to a new table
