@@ -17,7 +17,7 @@
 //! The typed `Config` serializes (for the control socket's `config` command) back to the same
 //! shape as the TOML file, with every default filled in.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use crate::limits::{
-    CONNTRACK_DEFAULT_CAPACITY, CONNTRACK_MAX_CAPACITY, CONNTRACK_MIN_CAPACITY, LCORE_ID_MAX,
+    CONNTRACK_DEFAULT_CAPACITY, CONNTRACK_MAX_CAPACITY, CONNTRACK_MIN_CAPACITY, CPU_ID_MAX, LCORE_ID_MAX,
     MAGLEV_DEFAULT_SIZE, MAGLEV_MAX_SIZE, MAX_BACKENDS, MAX_LCORES, MAX_PORTS, MAX_SERVICES,
     MAX_TIMEOUT_SECS, MTU_MAX, MTU_MIN,
 };
@@ -51,9 +51,9 @@ pub const DEFAULT_MTU: u16 = 1500;
 
 /// EAL arguments the runtime derives from the config; users must not pass them in `eal.args`.
 const RESERVED_EAL_ARGS: &[(&str, &str)] = &[
-    ("-l", "eal.lcores and eal.main_lcore"),
-    ("--lcores", "eal.lcores and eal.main_lcore"),
-    ("-c", "eal.lcores and eal.main_lcore"),
+    ("-l", "eal.lcores, eal.main_lcore and eal.cpus"),
+    ("--lcores", "eal.lcores, eal.main_lcore and eal.cpus"),
+    ("-c", "eal.lcores, eal.main_lcore and eal.cpus"),
     ("--main-lcore", "eal.main_lcore"),
     ("--master-lcore", "eal.main_lcore"),
     ("--vdev", "the [[port]] devargs"),
@@ -91,6 +91,28 @@ pub struct EalConfig {
     pub main_lcore: u32,
     /// Forwarding lcores, each with one RX and one TX queue per port. Never contains `main_lcore`.
     pub lcores: Vec<u32>,
+    /// `[eal.cpus]`: the CPU an lcore runs on, for the lcores that do not run on the CPU of their
+    /// own number (see [`Self::cpu`]). Keys are `main_lcore` or one of `lcores`.
+    #[serde(serialize_with = "cpus_as_table", skip_serializing_if = "BTreeMap::is_empty")]
+    pub cpus: BTreeMap<u32, u32>,
+}
+
+impl EalConfig {
+    /// The CPU lcore `lcore` is pinned to: its `[eal.cpus]` entry, else the CPU of the same
+    /// number (EAL's default).
+    pub fn cpu(&self, lcore: u32) -> u32 {
+        self.cpus.get(&lcore).copied().unwrap_or(lcore)
+    }
+
+    /// EAL's `--lcores` value for `main_lcore` and `lcores`: `L@CPU` per lcore, e.g. `0@0,1@1,2@1`.
+    pub fn lcores_arg(&self) -> String {
+        std::iter::once(self.main_lcore).chain(self.lcores.iter().copied()).map(|l| format!("{l}@{}", self.cpu(l))).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// `[eal.cpus]` as TOML writes it: a table with the lcore ids as keys.
+fn cpus_as_table<S: Serializer>(cpus: &BTreeMap<u32, u32>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(cpus.iter().map(|(l, c)| (l.to_string(), c)))
 }
 
 /// What a port is for.
@@ -554,6 +576,16 @@ pub enum Problem {
     /// No nic port.
     #[error("no port has role = \"nic\"; at least one NIC is needed")]
     NoNic,
+    /// An `[eal.cpus]` key that is not one of the config's lcores.
+    #[error("{key:?} is not an lcore of this config (eal.main_lcore {main}, eal.lcores {lcores:?}); keys are lcore ids")]
+    NotAnLcore {
+        /// The key as written.
+        key: String,
+        /// `eal.main_lcore`.
+        main: u32,
+        /// `eal.lcores`.
+        lcores: Vec<u32>,
+    },
     /// The main lcore is also a forwarding lcore.
     #[error("contains eal.main_lcore {0}; the main lcore runs the control thread, pick other lcores")]
     MainLcoreForwards(u32),
@@ -674,6 +706,7 @@ mod raw {
         pub args: Vec<String>,
         pub main_lcore: Option<i64>,
         pub lcores: Option<Vec<i64>>,
+        pub cpus: Option<std::collections::BTreeMap<String, i64>>,
     }
 
     #[derive(Deserialize)]
@@ -947,7 +980,16 @@ fn validate_eal(raw: Option<raw::Eal>) -> Result<EalConfig> {
         }
         lcores.push(l);
     }
-    Ok(EalConfig { args: raw.args, main_lcore: main, lcores })
+    let mut cpus = BTreeMap::new();
+    for (key, &cpu) in raw.cpus.iter().flatten() {
+        let field = || format!("eal.cpus.{key}");
+        let lcore = key.parse::<u32>().ok().filter(|l| *l == main || lcores.contains(l)).ok_or_else(|| {
+            ConfigError::invalid(field(), Problem::NotAnLcore { key: key.clone(), main, lcores: lcores.clone() })
+        })?;
+        let cpu = in_range(cpu, 0, i64::from(CPU_ID_MAX), field)? as u32;
+        cpus.insert(lcore, cpu);
+    }
+    Ok(EalConfig { args: raw.args, main_lcore: main, lcores, cpus })
 }
 
 fn validate_ports(raw: Vec<raw::Port>) -> Result<Vec<PortConfig>> {

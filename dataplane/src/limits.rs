@@ -31,6 +31,10 @@ pub const MAX_LCORES: usize = 64;
 /// Highest lcore id accepted in `[eal]`: Debian's DPDK is built with `RTE_MAX_LCORE = 128`.
 pub const LCORE_ID_MAX: u32 = 127;
 
+/// Highest CPU id accepted in `[eal.cpus]`: the size of the kernel's CPU set type
+/// (`CPU_SETSIZE` = 1024), which EAL's `--lcores` parser also uses.
+pub const CPU_ID_MAX: u32 = 1023;
+
 /// Smallest accepted per-lcore connection-table capacity. Below this a handful of clients
 /// would fill the table and new flows would be forwarded untracked.
 pub const CONNTRACK_MIN_CAPACITY: usize = 1024;

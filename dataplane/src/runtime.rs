@@ -3,7 +3,8 @@
 //! [`Pipeline`].
 //!
 //! Contract:
-//! - [`Runtime::start`] initialises the EAL (config `[eal].args` + `-l` + `--main-lcore` + one
+//! - [`Runtime::start`] initialises the EAL (config `[eal].args` + `--lcores` (lcore@CPU, from
+//!   `[eal].lcores`, `main_lcore` and `[eal.cpus]`) + `--main-lcore` + one
 //!   `--vdev` per vdev port, `-a` per PCI port), creates one mempool sized by
 //!   [`mempool_size`], gives every port one RX and one TX queue per forwarding lcore, sets each
 //!   kernel (TAP) port's MAC to its NIC's MAC, starts the ports, turns on promiscuous mode on NIC
@@ -122,11 +123,10 @@ pub fn device_name(devargs: &str, is_pci: bool) -> String {
 /// The EAL command line for `config` (without the program name).
 pub fn eal_args(config: &Config) -> Vec<String> {
     let mut args = config.eal.args.clone();
-    let mut cores = vec![config.eal.main_lcore];
-    cores.extend(&config.eal.lcores);
-    let list: Vec<String> = cores.iter().map(u32::to_string).collect();
-    args.push("-l".into());
-    args.push(list.join(","));
+    // `--lcores L@CPU,...` rather than `-l`: it pins each lcore to its `[eal.cpus]` CPU, which
+    // may be shared (e.g. two forwarding lcores on a 2-CPU test machine).
+    args.push("--lcores".into());
+    args.push(config.eal.lcores_arg());
     args.push("--main-lcore".into());
     args.push(config.eal.main_lcore.to_string());
     for p in &config.ports {
@@ -522,8 +522,9 @@ mod tests {
         assert_eq!(device_name("03:00.0", true), "0000:03:00.0");
     }
 
-    /// EAL arguments: config args first, then the lcore list with the main lcore, then one
-    /// --vdev per vdev port and -a per PCI port.
+    /// EAL arguments: config args first, then the lcores with the CPU each runs on (`[eal.cpus]`,
+    /// else the CPU of the same number), the main lcore, then one --vdev per vdev port and -a
+    /// per PCI port.
     #[test]
     fn eal_args_from_config() {
         let cfg = Config::parse(
@@ -532,6 +533,8 @@ mod tests {
 args = ["--in-memory", "--no-pci"]
 main_lcore = 0
 lcores = [1, 2]
+[eal.cpus]
+2 = 1
 [[port]]
 name = "nic0"
 devargs = "net_af_packet0,iface=lb0"
@@ -559,8 +562,8 @@ address = "198.18.0.10"
             [
                 "--in-memory",
                 "--no-pci",
-                "-l",
-                "0,1,2",
+                "--lcores",
+                "0@0,1@1,2@1",
                 "--main-lcore",
                 "0",
                 "--vdev=net_af_packet0,iface=lb0",

@@ -194,6 +194,19 @@ fn defaults() {
     );
 }
 
+/// `[eal.cpus]` pins lcores to CPUs (several may share one: two forwarding lcores on a 2-CPU
+/// test machine); lcores it does not list run on the CPU of their own number. The EAL gets it as
+/// `--lcores L@CPU,...`, and the config dump writes the table back.
+#[test]
+fn eal_cpus_pin_lcores() {
+    let c = Config::parse(&with("lcores = [1, 2]\n", "lcores = [1, 2]\n[eal.cpus]\n0 = 0\n2 = 1\n")).expect("valid");
+    assert_eq!((c.eal.cpu(0), c.eal.cpu(1), c.eal.cpu(2)), (0, 1, 1));
+    assert_eq!(c.eal.lcores_arg(), "0@0,1@1,2@1");
+    let text = toml::to_string(&c).expect("serializes as TOML");
+    assert_eq!(Config::parse(&text).expect("dump parses"), c);
+    assert_eq!(Config::parse(FULL).unwrap().eal.lcores_arg(), "0@0,1@1,2@2", "default: the lcore's own CPU");
+}
+
 /// The config dump (control socket `config` command) has the file's shape and parses back to
 /// the same config: defaults are made explicit, nothing is lost.
 #[test]
@@ -220,7 +233,10 @@ fn each_rule_names_the_field() {
         ("lcore out of range", with("lcores = [1, 2]", "lcores = [1, 128]"), "eal.lcores[1]: must be 0..=127, got 128"),
         ("main lcore negative", with("main_lcore = 0", "main_lcore = -1"), "eal.main_lcore: must be 0..=127, got -1"),
         ("reserved eal arg", with("\"--no-pci\"]", "\"--no-pci\", \"-l\"]"), "eal.args[2]: \"-l\" is set by the dataplane"),
-        ("reserved attached short option", with("\"--no-pci\"]", "\"-l1-3\"]"), "eal.args[1]: \"-l1-3\" is set by the dataplane from eal.lcores and eal.main_lcore"),
+        ("reserved attached short option", with("\"--no-pci\"]", "\"-l1-3\"]"), "eal.args[1]: \"-l1-3\" is set by the dataplane from eal.lcores, eal.main_lcore and eal.cpus"),
+        ("cpus key not an lcore", with("lcores = [1, 2]\n", "lcores = [1, 2]\n[eal.cpus]\n7 = 1\n"), "eal.cpus.7: \"7\" is not an lcore of this config (eal.main_lcore 0, eal.lcores [1, 2])"),
+        ("cpus key not a number", with("lcores = [1, 2]\n", "lcores = [1, 2]\n[eal.cpus]\nfirst = 1\n"), "eal.cpus.first: \"first\" is not an lcore of this config"),
+        ("cpu out of range", with("lcores = [1, 2]\n", "lcores = [1, 2]\n[eal.cpus]\n2 = 1024\n"), "eal.cpus.2: must be 0..=1023, got 1024"),
         ("reserved vdev", with("\"--no-pci\"]", "\"--vdev=net_tap1\"]"), "eal.args[1]: \"--vdev=net_tap1\" is set by the dataplane"),
         // [[port]]
         ("port name duplicated", with("name = \"kni0\"\ndevargs", "name = \"nic0\"\ndevargs"), "port[1].name: \"nic0\" is already used by port[0]"),

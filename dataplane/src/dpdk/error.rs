@@ -43,7 +43,7 @@ pub enum DpdkError {
         name: String,
     },
     /// The device has fewer queues than lcores that want one.
-    #[error("port {port}: {asked} {dir} queues requested but the device supports at most {max}; use fewer forwarding lcores")]
+    #[error("port {port}: {asked} {dir} queues requested (one per forwarding lcore) but the device supports at most {max}; use fewer forwarding lcores, or give the device more queues (net_af_packet: qpairs=N in its devargs)")]
     TooManyQueues {
         /// Device name.
         port: String,

@@ -128,7 +128,8 @@ impl Port {
 
     /// Configures the port and sets up its queues, RX rings filling from `pool`. With more than
     /// one RX queue the port spreads flows by RSS over IPv4/IPv6 addresses and TCP/UDP ports (as
-    /// far as the device can hash them, `flow_type_rss_offloads`). Turns on `MBUF_FAST_FREE` when
+    /// far as the device can hash them, `flow_type_rss_offloads`; a device without RSS hashing
+    /// gets no RSS configuration and distributes by its own means, if any). Turns on `MBUF_FAST_FREE` when
     /// offered: every mbuf we send comes from one pool and has refcount 1.
     /// Returns one RX and one TX handle per queue, in queue order. Can be called once per port.
     pub fn configure(
@@ -149,7 +150,14 @@ impl Port {
             let wanted = u64::from(sys::RTE_ETH_RSS_IP | sys::RTE_ETH_RSS_TCP | sys::RTE_ETH_RSS_UDP);
             let hf = wanted & info.flow_type_rss_offloads;
             if hf == 0 {
-                tracing::warn!(port = %self.inner.name, "device cannot hash IP/TCP/UDP for RSS; all flows land on queue 0");
+                // Not necessarily one queue: a software device may spread flows by its own
+                // means (net_af_packet with qpairs=N joins its sockets in a PACKET_FANOUT hash
+                // group, so the kernel picks the queue by flow), a NIC without RSS does not.
+                tracing::warn!(
+                    port = %self.inner.name,
+                    queues = conf.rx_queues,
+                    "device offers no RSS hash over IP/TCP/UDP: flows spread over the queues only if the device does it itself (net_af_packet: the kernel's fanout hash), else all arrive on queue 0"
+                );
             } else {
                 eth.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
                 eth.rx_adv_conf.rss_conf.rss_hf = hf;

@@ -135,8 +135,17 @@ dp_backend() {
 }
 
 # dp_write_config MODE BACKEND_INDEXES...: the balancer's config for the current topology.
+# DP_LCORES=2 gives it two forwarding lcores (1 and 2, both on CPU 1 so that it runs on a 2-CPU
+# machine, through [eal.cpus]) and the af_packet port two queue pairs, which the kernel fills by
+# flow hash (PACKET_FANOUT): per-lcore connection tables, as with RSS on a real NIC.
+DP_LCORES=${DP_LCORES:-1}
 dp_write_config() {
   local mode=$1; shift
+  local lcores='[1]' cpus='' qpairs=''
+  if [ "$DP_LCORES" = 2 ]; then
+    lcores='[1, 2]' qpairs=',qpairs=2'
+    cpus=$'\n[eal.cpus]\n0 = 0\n1 = 1\n2 = 1'
+  fi
   # Hugepages when tests/hugepages.sh reserved them; otherwise plain memory (slower, same code).
   local mem='"--in-memory"'
   local free
@@ -147,11 +156,11 @@ dp_write_config() {
 [eal]
 args = [$mem, "--no-pci", "--log-level", "*:warning"]
 main_lcore = 0
-lcores = [1]
+lcores = $lcores$cpus
 
 [[port]]
 name = "nic0"
-devargs = "net_af_packet0,iface=lb0"
+devargs = "net_af_packet0,iface=lb0$qpairs"
 role = "nic"
 kernel = "kni0"
 
