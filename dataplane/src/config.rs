@@ -576,6 +576,14 @@ pub enum Problem {
     /// No nic port.
     #[error("no port has role = \"nic\"; at least one NIC is needed")]
     NoNic,
+    /// An af_packet `qpairs=` that is not the number of forwarding lcores.
+    #[error("qpairs={got} but there are {lcores} forwarding lcores (eal.lcores); set qpairs={lcores}: each lcore polls one queue pair")]
+    QueuePairs {
+        /// The value as written.
+        got: String,
+        /// Number of forwarding lcores.
+        lcores: usize,
+    },
     /// An `[eal.cpus]` key that is not one of the config's lcores.
     #[error("{key:?} is not an lcore of this config (eal.main_lcore {main}, eal.lcores {lcores:?}); keys are lcore ids")]
     NotAnLcore {
@@ -930,11 +938,32 @@ fn is_pci_address(s: &str) -> bool {
 fn validate(raw: raw::Config) -> Result<Config> {
     let eal = validate_eal(raw.eal)?;
     let ports = validate_ports(raw.port)?;
+    check_queue_pairs(&ports, &eal)?;
     let host = validate_host(raw.host)?;
     let conntrack = validate_conntrack(raw.conntrack)?;
     let control = validate_control(raw.control)?;
     let services = validate_services(raw.service, &host)?;
     Ok(Config { eal, ports, host, conntrack, control, services })
+}
+
+/// An af_packet port's `qpairs=N` must equal the number of forwarding lcores. The PMD puts its N
+/// sockets in one kernel fanout group, so with more queues than lcores the flows the kernel
+/// hashes to an unpolled queue would be lost without a trace; with fewer, the port cannot be
+/// configured. (Without `qpairs` the PMD has one queue, and more lcores are refused at start
+/// with a message that names `qpairs`.)
+fn check_queue_pairs(ports: &[PortConfig], eal: &EalConfig) -> Result<()> {
+    for (i, p) in ports.iter().enumerate() {
+        let mut parts = p.devargs.split(',').map(str::trim);
+        if !parts.next().is_some_and(|d| d.starts_with("net_af_packet")) {
+            continue;
+        }
+        if let Some(v) = parts.find_map(|kv| kv.strip_prefix("qpairs=")) {
+            if v.parse::<usize>().ok() != Some(eal.lcores.len()) {
+                return Err(ConfigError::invalid(format!("port[{i}].devargs"), Problem::QueuePairs { got: v.into(), lcores: eal.lcores.len() }));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_eal(raw: Option<raw::Eal>) -> Result<EalConfig> {
@@ -987,7 +1016,10 @@ fn validate_eal(raw: Option<raw::Eal>) -> Result<EalConfig> {
             ConfigError::invalid(field(), Problem::NotAnLcore { key: key.clone(), main, lcores: lcores.clone() })
         })?;
         let cpu = in_range(cpu, 0, i64::from(CPU_ID_MAX), field)? as u32;
-        cpus.insert(lcore, cpu);
+        if cpus.insert(lcore, cpu).is_some() {
+            // "1" and "01" are the same lcore: refuse rather than let the last one win.
+            return Err(ConfigError::invalid(field(), Problem::Duplicate { what: format!("lcore {lcore}"), first: "another key of eal.cpus".into() }));
+        }
     }
     Ok(EalConfig { args: raw.args, main_lcore: main, lcores, cpus })
 }

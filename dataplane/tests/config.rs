@@ -205,6 +205,7 @@ fn eal_cpus_pin_lcores() {
     let text = toml::to_string(&c).expect("serializes as TOML");
     assert_eq!(Config::parse(&text).expect("dump parses"), c);
     assert_eq!(Config::parse(FULL).unwrap().eal.lcores_arg(), "0@0,1@1,2@2", "default: the lcore's own CPU");
+    Config::parse(&with("net_af_packet0,iface=lb0", "net_af_packet0,iface=lb0,qpairs=2")).expect("qpairs = number of lcores");
 }
 
 /// The config dump (control socket `config` command) has the file's shape and parses back to
@@ -236,6 +237,8 @@ fn each_rule_names_the_field() {
         ("reserved attached short option", with("\"--no-pci\"]", "\"-l1-3\"]"), "eal.args[1]: \"-l1-3\" is set by the dataplane from eal.lcores, eal.main_lcore and eal.cpus"),
         ("cpus key not an lcore", with("lcores = [1, 2]\n", "lcores = [1, 2]\n[eal.cpus]\n7 = 1\n"), "eal.cpus.7: \"7\" is not an lcore of this config (eal.main_lcore 0, eal.lcores [1, 2])"),
         ("cpus key not a number", with("lcores = [1, 2]\n", "lcores = [1, 2]\n[eal.cpus]\nfirst = 1\n"), "eal.cpus.first: \"first\" is not an lcore of this config"),
+        ("cpus lcore twice", with("lcores = [1, 2]\n", "lcores = [1, 2]\n[eal.cpus]\n1 = 1\n01 = 0\n"), "eal.cpus.1: lcore 1 is already used by another key of eal.cpus"),
+        ("af_packet qpairs not the lcore count", with("net_af_packet0,iface=lb0", "net_af_packet0,iface=lb0,qpairs=3"), "port[0].devargs: qpairs=3 but there are 2 forwarding lcores (eal.lcores); set qpairs=2"),
         ("cpu out of range", with("lcores = [1, 2]\n", "lcores = [1, 2]\n[eal.cpus]\n2 = 1024\n"), "eal.cpus.2: must be 0..=1023, got 1024"),
         ("reserved vdev", with("\"--no-pci\"]", "\"--vdev=net_tap1\"]"), "eal.args[1]: \"--vdev=net_tap1\" is set by the dataplane"),
         // [[port]]

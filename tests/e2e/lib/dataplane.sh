@@ -94,7 +94,7 @@ dp_topology() {
   ip netns exec "$NS_CL" ethtool -K c0 tx off >/dev/null
   # A small receive window keeps the rate-limited download flowing through the balancer (ACKs)
   # for its whole duration instead of the server sending everything into socket buffers at once.
-  ip netns exec "$NS_CL" sysctl -qw net.ipv4.tcp_rmem="4096 16384 32768" net.core.rmem_max=32768
+  ip netns exec "$NS_CL" sysctl -qw net.ipv4.tcp_rmem="4096 16384 32768"
   attach "$NS_LB" lb0 1600
   ip netns exec "$NS_LB" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
   ip -n "$NS_LB" link set lb0 up
