@@ -389,44 +389,17 @@ impl Ipv4Repr {
     /// Writes all 20 header bytes, checksum included. `packet` must be at least
     /// [`Self::buffer_len`] long. `Malformed` (nothing written) if `payload_len` is too large.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv4Packet<T>) -> Result<()> {
-        let total_len = self.total_len()?.to_be_bytes();
-        let ident = self.ident.to_be_bytes();
-        let mut frag = (self.frag_offset >> 3) & OFFSET_MASK;
-        if self.dont_frag {
-            frag |= FLAG_DF;
-        }
-        if self.more_frags {
-            frag |= FLAG_MF;
-        }
-        let frag = frag.to_be_bytes();
-        let (src, dst) = (self.src_addr.octets(), self.dst_addr.octets());
-        // Built on the stack and stored once: the header is on every tunnelled packet, and
-        // field-by-field stores through the view cost a bounds check each.
-        let mut h = [
-            0x40 | (HEADER_LEN / 4) as u8,
-            self.tos,
-            total_len[0],
-            total_len[1],
-            ident[0],
-            ident[1],
-            frag[0],
-            frag[1],
-            self.ttl,
-            self.next_header.0,
-            0,
-            0,
-            src[0],
-            src[1],
-            src[2],
-            src[3],
-            dst[0],
-            dst[1],
-            dst[2],
-            dst[3],
-        ];
-        let c = checksum::checksum(&h).to_be_bytes();
-        h[field::CHECKSUM].copy_from_slice(&c);
-        packet.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&h);
+        let total_len = self.total_len()?;
+        packet.set_version_and_header_len(HEADER_LEN);
+        packet.set_tos(self.tos);
+        packet.set_total_len(total_len);
+        packet.set_ident(self.ident);
+        packet.set_frag(self.dont_frag, self.more_frags, self.frag_offset);
+        packet.set_ttl(self.ttl);
+        packet.set_next_header(self.next_header);
+        packet.set_src_addr(self.src_addr);
+        packet.set_dst_addr(self.dst_addr);
+        packet.fill_checksum();
         Ok(())
     }
 }
