@@ -147,6 +147,17 @@ impl PortConfig {
     }
 }
 
+/// The value of `key` in vdev devargs `NAME,key=value,...` when the device name starts with
+/// `driver` (e.g. `net_af_packet` for `net_af_packet0`); `None` for another driver or a missing
+/// key. The one reader of vdev arguments for the config checks and the runtime's pool sizing.
+pub fn devarg<'a>(devargs: &'a str, driver: &str, key: &str) -> Option<&'a str> {
+    let mut parts = devargs.split(',');
+    if !parts.next().is_some_and(|name| name.trim().starts_with(driver)) {
+        return None;
+    }
+    parts.find_map(|kv| kv.trim().strip_prefix(key)?.strip_prefix('='))
+}
+
 /// An IPv4 address with its prefix length, e.g. `198.18.0.2/24`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ipv4Prefix {
@@ -953,11 +964,7 @@ fn validate(raw: raw::Config) -> Result<Config> {
 /// with a message that names `qpairs`.)
 fn check_queue_pairs(ports: &[PortConfig], eal: &EalConfig) -> Result<()> {
     for (i, p) in ports.iter().enumerate() {
-        let mut parts = p.devargs.split(',').map(str::trim);
-        if !parts.next().is_some_and(|d| d.starts_with("net_af_packet")) {
-            continue;
-        }
-        if let Some(v) = parts.find_map(|kv| kv.strip_prefix("qpairs=")) {
+        if let Some(v) = devarg(&p.devargs, "net_af_packet", "qpairs") {
             if v.parse::<usize>().ok() != Some(eal.lcores.len()) {
                 return Err(ConfigError::invalid(format!("port[{i}].devargs"), Problem::QueuePairs { got: v.into(), lcores: eal.lcores.len() }));
             }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 
-use crate::config::{Config, PortRole};
+use crate::config::{devarg, Config, PortRole};
 use crate::conntrack::ConnTable;
 use crate::dpdk::{
     advise_hugepages, Clock, CpuPrefetch, DpdkError, Eal, LcoreHandle, LcoreId, MbufBatch, Mempool, Port, PortConfig, PortStats,
@@ -163,18 +163,8 @@ pub fn mempool_size(ports: usize, lcores: usize, replay: u64) -> u32 {
 /// up (and refuses to start when the pool is too small), per RX queue. 0 for every other port,
 /// and for a file that is not a readable pcap (the PMD then reports that itself).
 pub fn pcap_replay_frames(devargs: &str, rx_queues: usize) -> u64 {
-    let mut parts = devargs.split(',');
-    if !parts.next().is_some_and(|name| name.trim().starts_with("net_pcap")) {
-        return 0;
-    }
-    let (mut file, mut infinite) = (None, false);
-    for kv in parts {
-        match kv.split_once('=') {
-            Some(("rx_pcap", path)) => file = Some(path),
-            Some(("infinite_rx", v)) => infinite = v.trim() == "1",
-            _ => {}
-        }
-    }
+    let file = devarg(devargs, "net_pcap", "rx_pcap");
+    let infinite = devarg(devargs, "net_pcap", "infinite_rx").is_some_and(|v| v.trim() == "1");
     match (file, infinite) {
         (Some(path), true) => std::fs::read(path).map_or(0, |b| crate::pcap::records(&b).count() as u64) * rx_queues as u64,
         _ => 0,
