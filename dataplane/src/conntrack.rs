@@ -420,7 +420,7 @@ impl ConnTable {
     /// Whether a slot with metadata `m` has been idle longer than its state's timeout.
     #[inline]
     fn expired(&self, m: u32, now: u32) -> bool {
-        meta_age(m, now) > self.timeouts.0[(m & STATE_MASK) as usize % 5]
+        meta_age(m, now) > self.timeouts.0[meta_state(m) as usize]
     }
 
     /// The live entry for `key` (whose [`FlowKey::hash`] is `hash`), if any. Does not update

@@ -306,6 +306,8 @@ impl MaglevTable {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// [`FastMod::reduce`] is `%` exactly: for the table sizes in use, the smallest and largest
     /// divisors, and numerators at the edges (0, d - 1, d, multiples, `u64::MAX`) and spread over
     /// the whole 64-bit range (where an off-by-one in the reciprocal would show first).
@@ -326,8 +328,6 @@ mod tests {
             }
         }
     }
-
-    use super::*;
 
     /// The hash is part of the wire contract between instances: these values must never change.
     #[test]

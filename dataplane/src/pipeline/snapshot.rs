@@ -491,7 +491,8 @@ impl SnapshotBuilder {
         let mut vips4: Vec<(u32, VipServices)> = Vec::new();
         let mut vips6: Vec<(u128, VipServices)> = Vec::new();
         for (pos, &si) in order.iter().enumerate() {
-            // `order` is sorted by `vip_key`: each VIP's services are adjacent, IPv4 first.
+            // `order` is sorted by `vip_key`: each VIP's services are adjacent, and each family's
+            // VIPs come in ascending integer order (big-endian bytes).
             let pos = pos as u16;
             match services[usize::from(si)].vip {
                 IpAddr::V4(a) => extend_run(&mut vips4, u32::from(a), pos),
@@ -557,6 +558,12 @@ pub struct VipServices {
     end: u16,
 }
 
+/// The services of `vip` in one family's index (built by [`extend_run`]), if it is a VIP.
+#[inline]
+fn find_run<K: Ord>(index: &[(K, VipServices)], vip: K) -> Option<VipServices> {
+    index.binary_search_by(|(v, _)| v.cmp(&vip)).ok().map(|i| index[i].1)
+}
+
 /// Adds position `pos` of `services_by_vip` to the index: to `vip`'s run if it is the last entry,
 /// else as a new entry.
 fn extend_run<K: PartialEq>(index: &mut Vec<(K, VipServices)>, vip: K, pos: u16) {
@@ -599,14 +606,8 @@ impl Snapshot {
     #[inline]
     pub fn vip_services(&self, ip: IpAddr) -> Option<VipServices> {
         match ip {
-            IpAddr::V4(a) => {
-                let a = u32::from(a);
-                self.vips4.binary_search_by(|(v, _)| v.cmp(&a)).ok().map(|i| self.vips4[i].1)
-            }
-            IpAddr::V6(a) => {
-                let a = u128::from(a);
-                self.vips6.binary_search_by(|(v, _)| v.cmp(&a)).ok().map(|i| self.vips6[i].1)
-            }
+            IpAddr::V4(a) => find_run(&self.vips4, u32::from(a)),
+            IpAddr::V6(a) => find_run(&self.vips6, u128::from(a)),
         }
     }
 
