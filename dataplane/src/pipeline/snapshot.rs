@@ -15,6 +15,7 @@ use crate::config::{Config, Encap as ConfigEncap, Mode as ConfigMode, PortRole, 
 use crate::conntrack::Timeouts;
 use crate::limits::{MAGLEV_DEFAULT_SIZE, MAX_BACKENDS, MAX_PORTS, MAX_SERVICES};
 use crate::maglev::{backend_key, MaglevBackend, MaglevError, MaglevTable};
+use crate::pipeline::forward::OuterHeader;
 use crate::pipeline::PortId;
 use crate::wire::EthernetAddress;
 
@@ -177,6 +178,8 @@ pub struct Backend {
     pub mac: Option<EthernetAddress>,
     /// Its counter slot in `LcoreCounters::backends` (stable across reloads, see `stats`).
     pub counter: u16,
+    /// The tunnel header towards it, prepared (`None` in `dsr-l2` mode).
+    pub outer: Option<OuterHeader>,
 }
 
 /// A next hop without a MAC yet: `Pipeline::solicit` asks for it.
@@ -454,7 +457,14 @@ impl SnapshotBuilder {
                 if usize::from(counter) >= MAX_BACKENDS || !backend_slot_free.replace(usize::from(counter), false) {
                     return Err(BuildError::CounterSlot { service: spec.name.clone(), slot: counter });
                 }
-                backends.push(Backend { addr: b.addr, key: key_of(b.addr), service: si as u16, mac, counter });
+                let outer = match spec.mode {
+                    Mode::Tunnel(encap) => Some(
+                        OuterHeader::new(encap, spec.vip.is_ipv6(), b.addr, source4, source6)
+                            .ok_or_else(|| BuildError::NoTunnelSource { service: spec.name.clone(), backend: b.addr })?,
+                    ),
+                    Mode::DsrL2 => None,
+                };
+                backends.push(Backend { addr: b.addr, key: key_of(b.addr), service: si as u16, mac, counter, outer });
             }
             let end = backends.len() as u16;
             let mb: Vec<MaglevBackend> = (start..end)
