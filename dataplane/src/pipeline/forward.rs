@@ -204,7 +204,7 @@ pub(crate) fn forward<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow,
         return Verdict::Drop(DropReason::NoNeighbor);
     };
     let nic_mac = ctx.nic_mac();
-    let l3 = flow.l2.l3_offset;
+    let l3 = flow.l3;
     let outer = match (svc.mode, &be.outer) {
         (Mode::Tunnel(_), Some(outer)) => outer,
         (Mode::Tunnel(_), None) => return Verdict::Drop(DropReason::Unsupported),
@@ -258,7 +258,7 @@ pub(crate) fn forward<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow,
     // bytes, a fixed-size move: for an untagged frame the 4 bytes too many land where the outer
     // header is written next. (The inner IP header starts at `over + l3`, so they exist.)
     data.copy_within(over..over + L2_MAX, 0);
-    set_l3_ethertype(data, flow.l2.vid.is_some(), if outer.is_v6() { EtherType::IPV6 } else { EtherType::IPV4 });
+    set_l3_ethertype(data, flow.tagged, if outer.is_v6() { EtherType::IPV6 } else { EtherType::IPV4 });
     {
         let mut eth = EthernetFrame::new_unchecked(&mut *data);
         eth.set_dst_addr(mac);

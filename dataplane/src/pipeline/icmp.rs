@@ -23,7 +23,7 @@ use super::{forward, Ctx, DropReason, Flow, PacketBuf, Verdict};
 use crate::conntrack::FlowKey;
 use crate::wire::{
     checksum, icmpv4, icmpv6, ipv4, ipv6, EthernetFrame, IpProtocol, Icmpv4Message, Icmpv4Packet, Icmpv6Message,
-    Icmpv6Packet, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr,
+    Icmpv6Packet, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, L2Info,
 };
 
 /// Largest IPv4 ICMP error we send: RFC 1812 §4.3.2.3, "as much as possible without the ICMP
@@ -58,7 +58,7 @@ pub(crate) fn icmpv4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: Flow) -
 
 /// ICMPv6 to a VIP (neighbor discovery included).
 pub(crate) fn icmpv6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: Flow) -> Verdict {
-    let l3 = flow.l2.l3_offset;
+    let l3 = flow.l3;
     let (pkt, pseudo) = {
         let frame = buf.data();
         let pseudo = Ipv6Packet::new_unchecked(&frame[l3..]).pseudo_header();
@@ -69,7 +69,11 @@ pub(crate) fn icmpv6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: Flow) -
     };
     let ty = pkt.msg_type();
     if ty.is_ndisc_neighbor() {
-        return super::neighbor::ndisc(ctx, buf, flow.l2, flow.l4 - l3);
+        // Neighbor discovery needs the asker's MAC: the L2 header parsed again (a rare path).
+        return match L2Info::parse(buf.data()) {
+            Ok(l2) => super::neighbor::ndisc(ctx, buf, l2, flow.l4 - l3),
+            Err(e) => Verdict::Drop(e.into()),
+        };
     }
     if !pkt.verify_checksum(&pseudo) {
         return Verdict::Drop(DropReason::BadChecksum);
@@ -131,7 +135,7 @@ fn answer_ethernet(frame: &mut [u8], nic_mac: crate::wire::EthernetAddress) {
 }
 
 fn echo_reply_v4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow) -> Verdict {
-    let l3 = flow.l2.l3_offset;
+    let l3 = flow.l3;
     buf.truncate(flow.end);
     let nic_mac = ctx.nic_mac();
     let data = buf.data_mut();
@@ -154,7 +158,7 @@ fn echo_reply_v4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow) -> V
 }
 
 fn echo_reply_v6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow) -> Verdict {
-    let l3 = flow.l2.l3_offset;
+    let l3 = flow.l3;
     buf.truncate(flow.end);
     let nic_mac = ctx.nic_mac();
     let data = buf.data_mut();
@@ -227,7 +231,7 @@ pub(crate) fn error_reply<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &F
     if is_icmp_error(buf.data(), flow) || !is_unicast_host(flow.src) {
         return Verdict::Drop(kind.drop_reason());
     }
-    let l3 = flow.l2.l3_offset;
+    let l3 = flow.l3;
     let (ip_len, icmp_len, max) = match flow.dst {
         IpAddr::V4(_) => (ipv4::HEADER_LEN, icmpv4::HEADER_LEN, ICMPV4_ERROR_MAX),
         IpAddr::V6(_) => (ipv6::HEADER_LEN, icmpv6::HEADER_LEN, ICMPV6_ERROR_MAX),

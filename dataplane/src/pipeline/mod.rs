@@ -196,8 +196,10 @@ struct Acct {
 /// The parsed L3/L4 facts of a VIP packet.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Flow {
-    /// The Ethernet/VLAN layout.
-    pub l2: L2Info,
+    /// Offset of the IP header in the frame (after Ethernet and the 802.1Q tag, if any).
+    pub l3: usize,
+    /// The frame carries an 802.1Q tag (kept on every output).
+    pub tagged: bool,
     /// Client address.
     pub src: IpAddr,
     /// VIP.
@@ -624,7 +626,8 @@ fn ipv4_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
         return L3::Drop(DropReason::Fragment);
     }
     L3::Vip(Flow {
-        l2,
+        l3,
+        tagged: l2.vid.is_some(),
         src: IpAddr::V4(ip.src_addr()),
         dst,
         vip,
@@ -653,7 +656,8 @@ fn ipv6_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
         return L3::Drop(DropReason::Fragment);
     }
     L3::Vip(Flow {
-        l2,
+        l3,
+        tagged: l2.vid.is_some(),
         src: IpAddr::V6(ip.src_addr()),
         dst: IpAddr::V6(dst),
         vip,
