@@ -104,6 +104,7 @@ impl<'a> Mbuf<'a> {
 }
 
 impl PacketBuf for Mbuf<'_> {
+    #[inline]
     fn data(&self) -> &[u8] {
         let m = self.m();
         // SAFETY: for a valid mbuf, buf_addr + data_off .. + data_len lies inside its data buffer
@@ -116,6 +117,7 @@ impl PacketBuf for Mbuf<'_> {
         }
     }
 
+    #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         let m = self.m_mut();
         // SAFETY: as in `data`; &mut self gives exclusive access to the bytes.
@@ -127,6 +129,7 @@ impl PacketBuf for Mbuf<'_> {
         }
     }
 
+    #[inline]
     fn prepend(&mut self, n: usize) -> bool {
         let m = self.m_mut();
         let Ok(n16) = u16::try_from(n) else { return false };
@@ -139,6 +142,7 @@ impl PacketBuf for Mbuf<'_> {
         true
     }
 
+    #[inline]
     fn adj(&mut self, n: usize) -> bool {
         let m = self.m_mut();
         let Ok(n16) = u16::try_from(n) else { return false };
@@ -151,6 +155,7 @@ impl PacketBuf for Mbuf<'_> {
         true
     }
 
+    #[inline]
     fn append(&mut self, n: usize) -> bool {
         if n > self.tailroom() {
             return false;
@@ -162,6 +167,7 @@ impl PacketBuf for Mbuf<'_> {
         true
     }
 
+    #[inline]
     fn truncate(&mut self, len: usize) {
         let m = self.m_mut();
         if len < usize::from(m.data_len) {

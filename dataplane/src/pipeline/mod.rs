@@ -121,12 +121,15 @@ impl VecBuf {
 }
 
 impl PacketBuf for VecBuf {
+    #[inline]
     fn data(&self) -> &[u8] {
         &self.bytes[self.start..self.end]
     }
+    #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.bytes[self.start..self.end]
     }
+    #[inline]
     fn prepend(&mut self, n: usize) -> bool {
         if n > self.start {
             return false;
@@ -134,6 +137,7 @@ impl PacketBuf for VecBuf {
         self.start -= n;
         true
     }
+    #[inline]
     fn adj(&mut self, n: usize) -> bool {
         if n > self.end - self.start {
             return false;
@@ -141,6 +145,7 @@ impl PacketBuf for VecBuf {
         self.start += n;
         true
     }
+    #[inline]
     fn append(&mut self, n: usize) -> bool {
         if n > self.bytes.len() - self.end {
             return false;
@@ -148,6 +153,7 @@ impl PacketBuf for VecBuf {
         self.end += n;
         true
     }
+    #[inline]
     fn truncate(&mut self, len: usize) {
         if len < self.end - self.start {
             self.end = self.start + len;

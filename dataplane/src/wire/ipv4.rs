@@ -268,6 +268,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Decrements the TTL and patches the checksum incrementally (RFC 1624). Returns the new
     /// TTL; a TTL already at 0 is left alone and 0 is returned (the caller drops the packet).
+    #[inline]
     pub fn decrement_ttl(&mut self) -> u8 {
         let ttl = self.ttl();
         if ttl == 0 {
