@@ -215,7 +215,7 @@ pub(crate) fn forward<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow,
             return Verdict::Forward(ctx.in_port);
         }
     };
-    let inner_v6 = flow.dst.is_ipv6();
+    let inner_v6 = flow.v6;
     let inner_len = buf.data().len() - l3;
     // TTL first: an expiring packet gets time-exceeded, not too-big.
     let (tos, dont_frag) = {

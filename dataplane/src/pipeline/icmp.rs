@@ -106,7 +106,7 @@ fn route_error<B: PacketBuf>(
     let Some((vport, cport)) = ports else {
         return Verdict::Drop(DropReason::NoService);
     };
-    if vip != flow.dst {
+    if vip != flow.dst(buf.data()) {
         // The quote is not about traffic from the VIP this error was sent to.
         return Verdict::Drop(DropReason::NoService);
     }
@@ -228,11 +228,12 @@ fn is_unicast_host(ip: IpAddr) -> bool {
 /// answered, one answer per packet at most (RFC 4443 §2.4 (f) asks for a limit; see the
 /// module docs).
 pub(crate) fn error_reply<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow, kind: IcmpError) -> Verdict {
-    if is_icmp_error(buf.data(), flow) || !is_unicast_host(flow.src) {
+    let (src, dst) = (flow.src(buf.data()), flow.dst(buf.data()));
+    if is_icmp_error(buf.data(), flow) || !is_unicast_host(src) {
         return Verdict::Drop(kind.drop_reason());
     }
     let l3 = flow.l3;
-    let (ip_len, icmp_len, max) = match flow.dst {
+    let (ip_len, icmp_len, max) = match dst {
         IpAddr::V4(_) => (ipv4::HEADER_LEN, icmpv4::HEADER_LEN, ICMPV4_ERROR_MAX),
         IpAddr::V6(_) => (ipv6::HEADER_LEN, icmpv6::HEADER_LEN, ICMPV6_ERROR_MAX),
     };
@@ -247,7 +248,7 @@ pub(crate) fn error_reply<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &F
     data.copy_within(grow..grow + l3, 0);
     answer_ethernet(data, nic_mac);
     let ip = &mut data[l3..];
-    match (flow.dst, flow.src) {
+    match (dst, src) {
         (IpAddr::V4(vip), IpAddr::V4(client)) => {
             let mut repr = Ipv4Repr::new(vip, client, IpProtocol::ICMP, icmp_len + quote, forward::OUTER_TTL);
             repr.dont_frag = false;

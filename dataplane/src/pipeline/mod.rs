@@ -199,17 +199,17 @@ struct Acct {
     time_exceeded: bool,
 }
 
-/// The parsed L3/L4 facts of a VIP packet.
+/// The parsed L3/L4 facts of a VIP packet: where its headers are and what the IP stage found.
+/// The addresses stay in the frame ([`Flow::src`], [`Flow::dst`] read them), which keeps this
+/// small: it is copied through the stages and a burst holds one per frame.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Flow {
     /// Offset of the IP header in the frame (after Ethernet and the 802.1Q tag, if any).
     pub l3: usize,
     /// The frame carries an 802.1Q tag (kept on every output).
     pub tagged: bool,
-    /// Client address.
-    pub src: IpAddr,
-    /// VIP.
-    pub dst: IpAddr,
+    /// IPv6 (else IPv4).
+    pub v6: bool,
     /// The VIP's services (looked up once, by the IP stage).
     pub vip: VipServices,
     /// IP protocol of the L4 header.
@@ -223,9 +223,29 @@ pub(crate) struct Flow {
 impl Flow {
     /// ICMP over IPv4 or ICMPv6 over IPv6 (the protocols the `icmp` stage handles).
     fn is_icmp(&self) -> bool {
-        match self.dst {
-            IpAddr::V4(_) => self.proto == IpProtocol::ICMP.0,
-            IpAddr::V6(_) => self.proto == IpProtocol::ICMPV6.0,
+        self.proto == if self.v6 { IpProtocol::ICMPV6.0 } else { IpProtocol::ICMP.0 }
+    }
+
+    /// Client address, from the IP header of `frame` (the frame the IP stage parsed, before
+    /// any rewrite).
+    #[inline]
+    pub fn src(&self, frame: &[u8]) -> IpAddr {
+        let ip = &frame[self.l3..];
+        if self.v6 {
+            IpAddr::V6(Ipv6Packet::new_unchecked(ip).src_addr())
+        } else {
+            IpAddr::V4(Ipv4Packet::new_unchecked(ip).src_addr())
+        }
+    }
+
+    /// The VIP, from the IP header of `frame` (as for [`Self::src`]).
+    #[inline]
+    pub fn dst(&self, frame: &[u8]) -> IpAddr {
+        let ip = &frame[self.l3..];
+        if self.v6 {
+            IpAddr::V6(Ipv6Packet::new_unchecked(ip).dst_addr())
+        } else {
+            IpAddr::V4(Ipv4Packet::new_unchecked(ip).dst_addr())
         }
     }
 }
@@ -634,8 +654,7 @@ fn ipv4_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
     L3::Vip(Flow {
         l3,
         tagged: l2.vid.is_some(),
-        src: IpAddr::V4(ip.src_addr()),
-        dst,
+        v6: false,
         vip,
         proto: ip.next_header().0,
         l4: l3 + ip.header_len(),
@@ -664,8 +683,7 @@ fn ipv6_l3(snap: &Snapshot, frame: &[u8], l2: L2Info) -> L3 {
     L3::Vip(Flow {
         l3,
         tagged: l2.vid.is_some(),
-        src: IpAddr::V6(ip.src_addr()),
-        dst: IpAddr::V6(dst),
+        v6: true,
         vip,
         proto: upper.protocol.0,
         l4: l3 + upper.offset,
@@ -722,7 +740,7 @@ struct L4Front {
 fn l4_front(snap: &Snapshot, frame: &[u8], flow: Flow) -> Result<L4Front, DropReason> {
     let (sport, dport, tcp) = ports(&frame[flow.l4..flow.end], IpProtocol(flow.proto))?;
     let si = snap.service_of(flow.vip, flow.proto, dport).ok_or(DropReason::NoService)?;
-    let hash = FlowKey::new(flow.src, flow.dst, sport, dport, flow.proto).hash();
+    let hash = FlowKey::new(flow.src(frame), flow.dst(frame), sport, dport, flow.proto).hash();
     Ok(L4Front { flow, si, sport, dport, hash, tcp })
 }
 
@@ -743,7 +761,8 @@ fn l4_back<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, f: &L4Front) -> Verdict
         Some(_) => None,
         None => Some(State::Udp),
     };
-    let key = FlowKey::new(f.flow.src, f.flow.dst, f.sport, f.dport, f.flow.proto);
+    let frame = buf.data();
+    let key = FlowKey::new(f.flow.src(frame), f.flow.dst(frame), f.sport, f.dport, f.flow.proto);
     let bi = match ctx.choose_backend(si, &key, f.hash, track, Some(f.tcp)) {
         Ok(bi) => bi,
         Err(r) => return Verdict::Drop(r),
