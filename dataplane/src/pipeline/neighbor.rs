@@ -77,7 +77,7 @@ pub(crate) fn ndisc<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, l2: L2Info, up
             Ok(_) => return ctx.to_kernel(),
             Err(e) => return Verdict::Drop(e.into()),
         };
-        (nd, ip.src_addr(), l2.src_addr)
+        (nd, ip.src_addr(), EthernetFrame::new_unchecked(frame).src_addr())
     };
     match nd {
         NdiscRepr::NeighborAdvert { target_addr, lladdr, .. } => {

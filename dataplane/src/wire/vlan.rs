@@ -8,7 +8,7 @@
 
 use core::fmt;
 
-use super::ethernet::{self, EtherType, EthernetAddress, EthernetFrame};
+use super::ethernet::{self, EtherType, EthernetFrame};
 use super::{read_u16, write_u16, Error, Result};
 
 mod field {
@@ -145,12 +145,9 @@ impl fmt::Display for VlanRepr {
 }
 
 /// Where the L3 header of an Ethernet frame starts, looking through at most one 802.1Q tag.
+/// (The MACs stay in the frame: the one stage that needs one reads it with [`EthernetFrame`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct L2Info {
-    /// Destination MAC.
-    pub dst_addr: EthernetAddress,
-    /// Source MAC.
-    pub src_addr: EthernetAddress,
     /// The VLAN id, if the frame was tagged.
     pub vid: Option<u16>,
     /// EtherType of the L3 payload (the inner one when tagged).
@@ -167,8 +164,6 @@ impl L2Info {
     pub fn parse(frame: &[u8]) -> Result<L2Info> {
         let eth = EthernetFrame::new_checked(frame)?;
         let mut info = L2Info {
-            dst_addr: eth.dst_addr(),
-            src_addr: eth.src_addr(),
             vid: None,
             ethertype: eth.ethertype(),
             l3_offset: ethernet::HEADER_LEN,
