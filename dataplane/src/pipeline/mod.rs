@@ -227,7 +227,8 @@ impl Flow {
     }
 
     /// Client address, from the IP header of `frame` (the frame the IP stage parsed, before
-    /// any rewrite).
+    /// any rewrite). `src` and `dst` stay two accessors: one returning both as a tuple cost
+    /// 80 instructions per packet (the tuple went through memory).
     #[inline]
     pub fn src(&self, frame: &[u8]) -> IpAddr {
         let ip = &frame[self.l3..];
