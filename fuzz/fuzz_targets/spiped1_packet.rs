@@ -19,7 +19,7 @@ use spiped::proto::{self, Handshake, Opened, Pfs, ProtocolKind, RecordError, Rol
 
 fn pair(rng: &SystemRandom) -> (Box<dyn Transport>, Box<dyn Transport>) {
     let key = Arc::new(PreSharedKey::from_file_bytes(b"fuzz"));
-    let cfg = |role| SessionConfig { role, pfs: Pfs::Disabled, key: Arc::clone(&key) };
+    let cfg = |role| SessionConfig { role, pfs: Pfs::Disabled, key: Arc::clone(&key), keys: None };
     let mut c = proto::start(ProtocolKind::Spiped1, &cfg(Role::Initiator), rng).unwrap();
     let mut s = proto::start(ProtocolKind::Spiped1, &cfg(Role::Responder), rng).unwrap();
     let (mut to_s, mut to_c) = (Vec::new(), Vec::new());
@@ -36,7 +36,7 @@ fn pair(rng: &SystemRandom) -> (Box<dyn Transport>, Box<dyn Transport>) {
 
 fn handshake_garbage(rng: &SystemRandom, data: &[u8]) {
     let key = Arc::new(PreSharedKey::from_file_bytes(b"fuzz"));
-    let cfg = SessionConfig { role: Role::Responder, pfs: Pfs::Preferred, key };
+    let cfg = SessionConfig { role: Role::Responder, pfs: Pfs::Preferred, key, keys: None };
     let mut s: Box<dyn Handshake> = proto::start(ProtocolKind::Spiped1, &cfg, rng).unwrap();
     let mut out = Vec::new();
     s.write_to(&mut out);

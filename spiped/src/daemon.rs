@@ -259,7 +259,7 @@ pub fn run_daemon(cfg: DaemonConfig) -> Result<Exit, StartError> {
         cfg.max_conns.map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
         cfg.conn.timeout,
     );
-    let shared = Arc::new(Shared::new(cfg.conn.clone(), key, targets, bind));
+    let shared = Arc::new(Shared::new(cfg.conn.clone(), key, targets, bind).with_key_pool());
     let acfg = AcceptorConfig {
         mode: cfg.mode,
         max_conns: cfg.max_conns,

@@ -56,6 +56,13 @@ pub const BUF_POOL_MAX: usize = 32;
 /// bytes (spiped1: 288); this bounds a broken core rather than a peer.
 pub const HANDSHAKE_BUF: usize = 4 * 1024;
 
+/// X25519 key pairs a daemon keeps computed ahead of need (`proto::native::keypool`). Workers
+/// refill it one pair at a time when they are about to block, and only what handshakes took, so
+/// an idle daemon does no work. 16 covers a burst of 16 handshakes before the first refill;
+/// each pair is about 100 bytes (a private scalar, its public key and ring's bookkeeping), so
+/// under 2 KiB per daemon.
+pub const KEY_POOL: usize = 16;
+
 /// Accepted sockets waiting in one worker's hand-off channel. When full, the acceptor serves
 /// the socket on its own worker instead (it never blocks), so nothing queues without bound.
 pub const ACCEPT_QUEUE: usize = 256;

@@ -4,8 +4,10 @@
 //! - `-e` / `spipe` (initiator): plaintext socket accepted → connect to the target (every
 //!   resolved address in turn, `-o` for all of them) → handshake (`-o`) → data.
 //! - `-d` (responder): encrypted socket accepted → handshake (`-o`) → only once the peer proved
-//!   the key, connect to the target (`-o`) → data. A peer without the key never causes a
-//!   connection to the target (spiped connects first: Tarsnap/spiped#429).
+//!   the key and our last handshake message left, connect to the target (`-o`) → data. A peer
+//!   without the key never causes a connection to the target (spiped connects first:
+//!   Tarsnap/spiped#429). The target's SYN leaves before the responder's X25519 agreement
+//!   (`Handshake::into_transport`), so the two overlap.
 //!
 //! Data: the encrypting pump reads up to one [`IO_CHUNK`]-sized round of plaintext, seals it into
 //! records of up to `max_plaintext()` bytes in the worker's scratch buffer and writes them with
@@ -270,8 +272,21 @@ impl Conn {
                         return Ok(Status::Idle);
                     }
                     match self.mode {
-                        Mode::Encrypt => self.establish()?,
-                        Mode::Decrypt => self.start_connect(cx),
+                        Mode::Encrypt => {
+                            self.finish_handshake()?;
+                            self.establish()?;
+                        }
+                        Mode::Decrypt => {
+                            // The peer proved the key and our last handshake message left.
+                            // Start the target connection before the key agreement that
+                            // `into_transport` may do, so its SYN is in flight meanwhile.
+                            self.start_connect(cx);
+                            let connected = self.poll_connect(cx)?;
+                            self.finish_handshake()?;
+                            if connected {
+                                self.establish()?;
+                            }
+                        }
                     }
                 }
                 Phase::Established => {
@@ -357,6 +372,7 @@ impl Conn {
             role,
             pfs: cx.shared.settings.pfs,
             key: cx.shared.key.clone(),
+            keys: cx.shared.keys.clone(),
         };
         self.hs = Some((cx.shared.start_handshake)(cx.shared.settings.protocol, &cfg, cx.rng)?);
         self.phase = Phase::Handshaking;
@@ -364,7 +380,15 @@ impl Conn {
         Ok(())
     }
 
-    /// Moves handshake bytes. Returns true once the handshake is complete and flushed.
+    /// The finished handshake's traffic phase (the responder's X25519 agreement runs here).
+    fn finish_handshake(&mut self) -> Result<(), ConnError> {
+        let hs = self.hs.take().expect("handshake exists until it is finished");
+        self.tx = Some(hs.into_transport()?);
+        Ok(())
+    }
+
+    /// Moves handshake bytes. Returns true once the handshake is complete and flushed; the
+    /// caller then calls [`Conn::finish_handshake`].
     fn pump_handshake(&mut self, cx: &mut Cx<'_>) -> Result<bool, ConnError> {
         let side = self.cipher.as_mut().expect("encrypted socket exists while handshaking");
         let hs = self.hs.as_mut().expect("handshake exists while handshaking");
@@ -391,9 +415,6 @@ impl Conn {
                 }
             }
             if !blocked && hs.is_done() {
-                let hs = self.hs.take().expect("checked above");
-                let tx = hs.into_transport()?;
-                self.tx = Some(tx);
                 return Ok(true);
             }
             if !self.dec_in.is_empty() {

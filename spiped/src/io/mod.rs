@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::addr::Target;
 use crate::cli::ConnSettings;
 use crate::key::PreSharedKey;
-use crate::proto::{Handshake, HandshakeError, ProtocolKind, SessionConfig};
+use crate::proto::native::KeyPool;
+use crate::proto::{Handshake, HandshakeError, Pfs, ProtocolKind, SessionConfig};
 
 pub use error::ConnError;
 
@@ -46,6 +47,8 @@ pub struct Shared {
     pub start_handshake: HandshakeFactory,
     /// Connections accepted and not yet closed (the `-n` count).
     pub active: AtomicUsize,
+    /// X25519 key pairs the workers compute while idle ([`Shared::with_key_pool`]).
+    pub keys: Option<Arc<KeyPool>>,
     targets: Mutex<Arc<[Target]>>,
     next_id: AtomicU64,
     acceptor: OnceLock<Arc<mio::Waker>>,
@@ -70,11 +73,21 @@ impl Shared {
             key: Arc::new(key),
             start_handshake: crate::proto::start,
             active: AtomicUsize::new(0),
+            keys: None,
             targets: Mutex::new(targets.into()),
             next_id: AtomicU64::new(1),
             acceptor: OnceLock::new(),
             acceptor_waiting: AtomicBool::new(false),
         }
+    }
+
+    /// Gives the workers a pool of X25519 key pairs to fill while idle, if this configuration
+    /// does the native protocol's key exchange (a daemon; `spipe` has no idle time to use).
+    pub fn with_key_pool(mut self) -> Shared {
+        if self.settings.protocol == ProtocolKind::Native && self.settings.pfs != Pfs::Disabled {
+            self.keys = Some(Arc::new(KeyPool::new()));
+        }
+        self
     }
 
     /// The target addresses new connections use (a snapshot; the re-resolver swaps it).

@@ -60,6 +60,9 @@ pub struct SessionConfig {
     pub role: Role,
     pub pfs: Pfs,
     pub key: Arc<PreSharedKey>,
+    /// X25519 key pairs computed ahead of need ([`native::KeyPool`]); `None` computes each one
+    /// when the handshake needs it. The native protocol only; it changes no byte on the wire.
+    pub keys: Option<Arc<native::KeyPool>>,
 }
 
 impl fmt::Debug for SessionConfig {

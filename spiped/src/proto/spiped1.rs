@@ -565,6 +565,7 @@ mod tests {
             role,
             pfs,
             key: Arc::clone(key),
+            keys: None,
         }
     }
 

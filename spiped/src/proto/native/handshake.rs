@@ -18,8 +18,11 @@
 //! when needed). The responder's KeyShare_R (its public key and MAC_R) does not depend on the
 //! shared secret, so it queues KeyShare_R first and computes the agreement and traffic keys in
 //! [`Handshake::into_transport`], which the I/O layer calls after the message left: the two
-//! agreements run at the same time on the two hosts instead of one after the other. A peer
-//! share of small order is therefore refused by `into_transport`, not by `read_from`.
+//! agreements run at the same time on the two hosts instead of one after the other (and the
+//! I/O layer starts the target connection in between). A peer share of small order is
+//! therefore refused by `into_transport`, not by `read_from`. With a [`KeyPool`] in the
+//! [`SessionConfig`], the initiator takes a ready key pair when it starts and the responder
+//! takes one after MAC_I verified, instead of computing a public key (see `keypool`).
 //!
 //! States are an enum ([`State`]) replaced as a whole on every message, so a stale state cannot
 //! be reused; a failed handshake stays failed. Input is buffered only up to the end of the
@@ -34,6 +37,7 @@ use ring::digest;
 use ring::rand::SecureRandom;
 
 use super::super::{Handshake, HandshakeError, Pfs, Role, SessionConfig, Transport};
+use super::keypool::{public_key, KeyPair, KeyPool};
 use super::record::NativeTransport;
 use super::schedule::{self, ConfirmKeys, PeerVerified, Secret, TrafficSecrets};
 use super::wire::{
@@ -125,6 +129,8 @@ pub struct NativeHandshake {
     state: State,
     /// Suites the initiator offers, in preference order ([`Suite::preference`]).
     offer: [Suite; 2],
+    /// Key pairs computed ahead of need, if the I/O layer keeps a pool.
+    keys: Option<Arc<KeyPool>>,
     /// X25519 scalar multiplications done so far (tests prove the responder does none before
     /// MAC_I verified).
     #[cfg(test)]
@@ -155,13 +161,6 @@ fn hash(context: &digest::Context, tail: &[u8]) -> [u8; 32] {
     out
 }
 
-fn public_key(ephemeral: &EphemeralPrivateKey) -> Result<[u8; SHARE_LEN], HandshakeError> {
-    let public = ephemeral
-        .compute_public_key()
-        .map_err(|_| HandshakeError::Rng)?;
-    public.as_ref().try_into().map_err(|_| HandshakeError::Rng)
-}
-
 fn agree(ephemeral: EphemeralPrivateKey, peer: &[u8; SHARE_LEN]) -> Result<Secret, HandshakeError> {
     agreement::agree_ephemeral(ephemeral, &UnparsedPublicKey::new(&X25519, peer), |s| {
         let mut out = Secret::default();
@@ -181,11 +180,20 @@ impl NativeHandshake {
     ) -> Result<NativeHandshake, HandshakeError> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce).map_err(|_| HandshakeError::Rng)?;
-        let ephemeral = match cfg.pfs {
-            Pfs::Disabled => None,
-            Pfs::Preferred | Pfs::Required => {
-                Some(EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| HandshakeError::Rng)?)
-            }
+        // The initiator sends its key share whatever the peer does, so it takes a ready pair
+        // if there is one. The responder draws its private key now (no scalar multiplication)
+        // and takes a ready pair, if any, only after MAC_I verified (`on_init_key_share`).
+        let ready = match (cfg.role, cfg.pfs) {
+            (Role::Initiator, Pfs::Preferred | Pfs::Required) => cfg.keys.as_ref().and_then(|k| k.take()),
+            _ => None,
+        };
+        let (ephemeral, public) = match (cfg.pfs, ready) {
+            (Pfs::Disabled, _) => (None, None),
+            (_, Some(pair)) => (Some(pair.private), Some(pair.public)),
+            (Pfs::Preferred | Pfs::Required, None) => (
+                Some(EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| HandshakeError::Rng)?),
+                None,
+            ),
         };
         let mut hs = NativeHandshake {
             role: cfg.role,
@@ -196,6 +204,7 @@ impl NativeHandshake {
             rx: Vec::with_capacity(MAX_HANDSHAKE_MSG),
             state: State::Failed(HandshakeError::NotFinished),
             offer: Suite::preference(),
+            keys: cfg.keys.clone(),
             #[cfg(test)]
             dh_ops: 0,
         };
@@ -205,7 +214,7 @@ impl NativeHandshake {
         }
         .emit(&mut hs.hello);
         hs.out.extend_from_slice(&hs.hello);
-        hs.state = State::ExpectHello(ExpectHello { ephemeral, public: None });
+        hs.state = State::ExpectHello(ExpectHello { ephemeral, public });
         Ok(hs)
     }
 
@@ -351,9 +360,16 @@ impl NativeHandshake {
         transcript.update(msg);
         let (public, pending) = match (ks.share, s.ephemeral) {
             (Some(peer), Some(ephemeral)) if self.pfs != Pfs::Disabled => {
-                self.count_dh();
-                let public = public_key(&ephemeral)?;
-                (Some(public), Some((ephemeral, *peer)))
+                // The peer proved the key: now, and only now, a pair is taken or computed.
+                let pair = match self.keys.as_ref().and_then(|k| k.take()) {
+                    Some(pair) => pair,
+                    None => {
+                        self.count_dh();
+                        let public = public_key(&ephemeral)?;
+                        KeyPair { private: ephemeral, public }
+                    }
+                };
+                (Some(pair.public), Some((pair.private, *peer)))
             }
             _ => (None, None),
         };
@@ -487,6 +503,7 @@ impl Handshake for NativeHandshake {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::KEY_POOL;
     use crate::proto::{Opened, RecordError};
     use ring::rand::SystemRandom;
 
@@ -495,6 +512,7 @@ mod tests {
             role,
             pfs,
             key: Arc::new(PreSharedKey::from_file_bytes(key_file)),
+            keys: None,
         }
     }
 
@@ -620,6 +638,62 @@ mod tests {
         assert!(r.is_done() && r.forward_secret() == Some(true));
         let (mut ti, mut tr) = transports(i, r);
         round_trip(&mut ti, &mut tr, b"same keys on both sides");
+    }
+
+    fn pooled(role: Role, pool: &Arc<KeyPool>, key_file: &[u8]) -> NativeHandshake {
+        let cfg = SessionConfig { keys: Some(pool.clone()), ..config(role, Pfs::Preferred, key_file) };
+        NativeHandshake::new(&cfg, &SystemRandom::new()).unwrap()
+    }
+
+    fn full_pool() -> Arc<KeyPool> {
+        let pool = Arc::new(KeyPool::new());
+        while pool.refill_one(&SystemRandom::new()).unwrap() {}
+        pool
+    }
+
+    /// With a key pool both sides take a ready pair instead of computing a public key, so the
+    /// only scalar multiplication left on each side is the agreement; each side takes exactly
+    /// one pair, and the keys still agree.
+    #[test]
+    fn pooled_pairs_replace_the_public_key_computation() {
+        let pool = full_pool();
+        let mut i = pooled(Role::Initiator, &pool, b"key");
+        let mut r = pooled(Role::Responder, &pool, b"key");
+        assert_eq!(pool.len(), KEY_POOL - 1, "the initiator takes its pair at start");
+        i.precompute().unwrap();
+        pump(&mut i, &mut r).unwrap();
+        assert_eq!(pool.len(), KEY_POOL - 2, "the responder takes one after MAC_I");
+        assert_eq!((i.dh_ops, r.dh_ops), (1, 0), "agreements only (the responder's is pending)");
+        assert_eq!(r.forward_secret(), Some(true));
+        let (mut ti, mut tr) = transports(i, r);
+        assert!(ti.forward_secret());
+        round_trip(&mut ti, &mut tr, b"same keys on both sides");
+        round_trip(&mut tr, &mut ti, b"and back");
+    }
+
+    /// A peer without the key takes nothing from the responder's pool, so a flood of such
+    /// peers causes no scalar multiplication at all, not even a later refill.
+    #[test]
+    fn wrong_key_takes_no_pooled_pair() {
+        let pool = full_pool();
+        let mut i = new(Role::Initiator, Pfs::Preferred, b"key one");
+        let mut r = pooled(Role::Responder, &pool, b"key two");
+        assert_eq!(pump(&mut i, &mut r), Err((Role::Responder, HandshakeError::AuthFailed)));
+        assert_eq!(r.dh_ops, 0);
+        assert_eq!(pool.len(), KEY_POOL);
+        assert!(!pool.wants());
+    }
+
+    /// An empty pool is no failure: the handshake computes its own pair as without a pool.
+    #[test]
+    fn empty_pool_falls_back_to_computing() {
+        let pool = Arc::new(KeyPool::new());
+        let mut i = pooled(Role::Initiator, &pool, b"key");
+        let mut r = pooled(Role::Responder, &pool, b"key");
+        pump(&mut i, &mut r).unwrap();
+        assert_eq!((i.dh_ops, r.dh_ops), (2, 1));
+        let (mut ti, mut tr) = transports(i, r);
+        round_trip(&mut ti, &mut tr, b"ping");
     }
 
     /// Without `precompute` the initiator computes its public key when Hello_R arrives: the
@@ -980,6 +1054,7 @@ mod kat {
             role,
             pfs,
             key: key.clone(),
+            keys: None,
         };
         let mut i = NativeHandshake::new(&cfg(Role::Initiator), &rng_i).unwrap();
         let mut r = NativeHandshake::new(&cfg(Role::Responder), &rng_r).unwrap();

@@ -21,11 +21,13 @@ use ring::rand::SecureRandom;
 use super::{Handshake, HandshakeError, SessionConfig};
 
 mod handshake;
+pub mod keypool;
 mod record;
 mod schedule;
 pub mod wire;
 
 pub use handshake::NativeHandshake;
+pub use keypool::KeyPool;
 pub use record::NativeTransport;
 pub use schedule::PeerVerified;
 
@@ -147,6 +149,7 @@ pub mod fuzzing {
             role,
             pfs,
             key: Arc::new(PreSharedKey::from_file_bytes(b"fuzz")),
+            keys: None,
         };
         super::start(&cfg, &ring::rand::SystemRandom::new()).expect("system RNG works")
     }

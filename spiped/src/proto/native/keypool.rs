@@ -1,0 +1,155 @@
+//! X25519 key pairs computed ahead of need.
+//!
+//! The scalar multiplication that turns a fresh private key into its public key costs about
+//! 27 µs here, and the responder must do it between the initiator's `KeyShare_I` and its own
+//! `KeyShare_R`, where the initiator is waiting. A [`KeyPool`] moves that work to a moment the
+//! worker has nothing else to do: its event loop calls [`KeyPool::refill_one`] before it would
+//! block, one pair at a time, and a handshake [`KeyPool::take`]s a finished pair instead of
+//! computing one.
+//!
+//! What it does not change:
+//! - the wire: a pooled pair is an ordinary ephemeral X25519 key, used for one agreement and
+//!   consumed by it (ring's `EphemeralPrivateKey` cannot be used twice);
+//! - the responder's rule of no X25519 for a peer that has not proven the key: a pair leaves the
+//!   pool only after MAC_I verified, and the pool refills only what was taken, so a flood of
+//!   peers without the key costs no scalar multiplication at all (not even later, when idle);
+//! - forward secrecy: an unused pooled private key belongs to no session yet; once used it is
+//!   gone with the agreement, exactly like one drawn on demand.
+//!
+//! With an empty pool (a burst longer than [`KEY_POOL`], or a worker that was never idle) the
+//! handshake computes its pair on demand, as it would without a pool.
+
+use std::sync::Mutex;
+
+use ring::agreement::{EphemeralPrivateKey, X25519};
+use ring::rand::SecureRandom;
+
+use super::wire::SHARE_LEN;
+use crate::limits::KEY_POOL;
+use crate::proto::HandshakeError;
+
+/// One ephemeral X25519 key pair whose public half is already computed.
+pub struct KeyPair {
+    pub(crate) private: EphemeralPrivateKey,
+    pub(crate) public: [u8; SHARE_LEN],
+}
+
+impl KeyPair {
+    /// Draws a private key from `rng` and computes its public key (one scalar multiplication).
+    pub fn generate(rng: &dyn SecureRandom) -> Result<KeyPair, HandshakeError> {
+        let private = EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| HandshakeError::Rng)?;
+        let public = public_key(&private)?;
+        Ok(KeyPair { private, public })
+    }
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the private key.
+        f.debug_struct("KeyPair").finish_non_exhaustive()
+    }
+}
+
+/// The public key of `private` (one scalar multiplication).
+pub(crate) fn public_key(private: &EphemeralPrivateKey) -> Result<[u8; SHARE_LEN], HandshakeError> {
+    let public = private.compute_public_key().map_err(|_| HandshakeError::Rng)?;
+    public.as_ref().try_into().map_err(|_| HandshakeError::Rng)
+}
+
+/// Up to [`KEY_POOL`] ready key pairs, shared by a daemon's workers.
+#[derive(Debug, Default)]
+pub struct KeyPool {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    pairs: Vec<KeyPair>,
+    /// Pairs being computed right now (outside the lock) by some worker: counted against
+    /// [`KEY_POOL`] so two idle workers never both compute the last missing pair.
+    filling: usize,
+}
+
+impl KeyPool {
+    /// An empty pool; workers fill it while idle.
+    pub fn new() -> KeyPool {
+        KeyPool { inner: Mutex::new(Inner { pairs: Vec::with_capacity(KEY_POOL), filling: 0 }) }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves valid contents; keep using them.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A ready pair, if there is one. The caller must use it for at most one agreement.
+    pub fn take(&self) -> Option<KeyPair> {
+        self.inner().pairs.pop()
+    }
+
+    /// Pairs ready now.
+    pub fn len(&self) -> usize {
+        self.inner().pairs.len()
+    }
+
+    /// True when no pair is ready.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when the pool, counting pairs being computed, is below [`KEY_POOL`].
+    pub fn wants(&self) -> bool {
+        let inner = self.inner();
+        inner.pairs.len() + inner.filling < KEY_POOL
+    }
+
+    /// Computes one pair if the pool wants one (outside the lock, so a handshake on another
+    /// worker can take a pair meanwhile). Returns whether it did the work.
+    pub fn refill_one(&self, rng: &dyn SecureRandom) -> Result<bool, HandshakeError> {
+        {
+            let mut inner = self.inner();
+            if inner.pairs.len() + inner.filling >= KEY_POOL {
+                return Ok(false);
+            }
+            inner.filling += 1;
+        }
+        let pair = KeyPair::generate(rng);
+        let mut inner = self.inner();
+        inner.filling -= 1;
+        inner.pairs.push(pair?);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::rand::SystemRandom;
+
+    #[test]
+    fn refills_up_to_the_limit_and_no_further() {
+        let pool = KeyPool::new();
+        let rng = SystemRandom::new();
+        for _ in 0..KEY_POOL {
+            assert!(pool.refill_one(&rng).unwrap());
+        }
+        assert_eq!(pool.len(), KEY_POOL);
+        assert!(!pool.wants());
+        assert!(!pool.refill_one(&rng).unwrap(), "a full pool does no work");
+        assert!(pool.take().is_some());
+        assert!(pool.wants(), "a taken pair is refilled");
+    }
+
+    #[test]
+    fn pairs_are_distinct_and_public_halves_match_their_private_keys() {
+        let pool = KeyPool::new();
+        let rng = SystemRandom::new();
+        pool.refill_one(&rng).unwrap();
+        pool.refill_one(&rng).unwrap();
+        let a = pool.take().unwrap();
+        let b = pool.take().unwrap();
+        assert!(pool.take().is_none());
+        assert_ne!(a.public, b.public);
+        assert_eq!(public_key(&a.private).unwrap(), a.public);
+        assert_eq!(public_key(&b.private).unwrap(), b.public);
+    }
+}
