@@ -144,6 +144,33 @@ fn fixed<const N: usize>(bytes: &[u8]) -> Result<&[u8; N], HandshakeError> {
         .map_err(|_| HandshakeError::Malformed("key share field has the wrong length"))
 }
 
+/// The parts both key shares begin and end with: checks the whole frame's type and length and
+/// the flags, and returns whether a share is present and the body after the flags byte.
+fn key_share_body(frame: &[u8], ty: u8) -> Result<(bool, &[u8]), HandshakeError> {
+    let len = frame_len(frame, ty)?;
+    if frame.len() != len {
+        return Err(HandshakeError::Malformed("key share frame length mismatch"));
+    }
+    let (&flags, rest) = frame[FRAME_HEADER_LEN..]
+        .split_first()
+        .ok_or(HandshakeError::Malformed("empty key share"))?;
+    Ok((parse_flags(flags)?, rest))
+}
+
+/// The tail of a key share, `[X25519 public (32)] || MAC (32)`, which must be all of `rest`.
+type ShareAndMac<'a> = (Option<&'a [u8; SHARE_LEN]>, &'a [u8; MAC_LEN]);
+
+fn share_and_mac(rest: &[u8], has_share: bool) -> Result<ShareAndMac<'_>, HandshakeError> {
+    let share_len = if has_share { SHARE_LEN } else { 0 };
+    if rest.len() != share_len + MAC_LEN {
+        return Err(HandshakeError::Malformed(
+            "key share length does not match its flags",
+        ));
+    }
+    let (share, mac) = rest.split_at(share_len);
+    Ok((if has_share { Some(fixed(share)?) } else { None }, fixed(mac)?))
+}
+
 fn write_header(out: &mut Vec<u8>, ty: u8, body_len: usize) {
     out.push(ty);
     // Body lengths are bounded by MAX_KEY_SHARE_BODY (74), far below u16::MAX.
@@ -166,15 +193,7 @@ impl<'a> InitKeyShareRepr<'a> {
     /// Parses a whole frame (header included); its length must match the flags and the count
     /// exactly.
     pub fn parse(frame: &'a [u8]) -> Result<Self, HandshakeError> {
-        let len = frame_len(frame, MSG_INIT_KEY_SHARE)?;
-        if frame.len() != len {
-            return Err(HandshakeError::Malformed("key share frame length mismatch"));
-        }
-        let body = &frame[FRAME_HEADER_LEN..];
-        let (&flags, rest) = body
-            .split_first()
-            .ok_or(HandshakeError::Malformed("empty key share"))?;
-        let has_share = parse_flags(flags)?;
+        let (has_share, rest) = key_share_body(frame, MSG_INIT_KEY_SHARE)?;
         let (&n, rest) = rest
             .split_first()
             .ok_or(HandshakeError::Malformed("key share has no suite count"))?;
@@ -184,19 +203,14 @@ impl<'a> InitKeyShareRepr<'a> {
                 "suite list must hold 1 to 8 entries",
             ));
         }
-        let share_len = if has_share { SHARE_LEN } else { 0 };
-        if rest.len() != n + share_len + MAC_LEN {
+        if rest.len() < n {
             return Err(HandshakeError::Malformed(
                 "key share length does not match its flags",
             ));
         }
         let (suites, rest) = rest.split_at(n);
-        let (share, mac) = rest.split_at(share_len);
-        Ok(InitKeyShareRepr {
-            suites,
-            share: if has_share { Some(fixed(share)?) } else { None },
-            mac: fixed(mac)?,
-        })
+        let (share, mac) = share_and_mac(rest, has_share)?;
+        Ok(InitKeyShareRepr { suites, share, mac })
     }
 
     /// Appends the whole frame to `out`.
@@ -228,30 +242,12 @@ pub struct RespKeyShareRepr<'a> {
 impl<'a> RespKeyShareRepr<'a> {
     /// Parses a whole frame (header included); its length must match the flags exactly.
     pub fn parse(frame: &'a [u8]) -> Result<Self, HandshakeError> {
-        let len = frame_len(frame, MSG_RESP_KEY_SHARE)?;
-        if frame.len() != len {
-            return Err(HandshakeError::Malformed("key share frame length mismatch"));
-        }
-        let body = &frame[FRAME_HEADER_LEN..];
-        let (&flags, rest) = body
-            .split_first()
-            .ok_or(HandshakeError::Malformed("empty key share"))?;
-        let has_share = parse_flags(flags)?;
+        let (has_share, rest) = key_share_body(frame, MSG_RESP_KEY_SHARE)?;
         let (&suite, rest) = rest
             .split_first()
             .ok_or(HandshakeError::Malformed("key share has no suite"))?;
-        let share_len = if has_share { SHARE_LEN } else { 0 };
-        if rest.len() != share_len + MAC_LEN {
-            return Err(HandshakeError::Malformed(
-                "key share length does not match its flags",
-            ));
-        }
-        let (share, mac) = rest.split_at(share_len);
-        Ok(RespKeyShareRepr {
-            suite,
-            share: if has_share { Some(fixed(share)?) } else { None },
-            mac: fixed(mac)?,
-        })
+        let (share, mac) = share_and_mac(rest, has_share)?;
+        Ok(RespKeyShareRepr { suite, share, mac })
     }
 
     /// Appends the whole frame to `out`.
