@@ -303,6 +303,9 @@ dp_lb_scenario() {
   dp stats >"$WORK/stats.txt" || fail "dataplane stats failed"
   local flows
   flows=$(stats_get "[x['new_flows'] for x in s['services'] if x['name']=='web'][0]")
+  # Logged every run, so a short count says where the flows went (an untracked first packet,
+  # a table hit, or a SYN that never arrived).
+  log "service web: $flows new flows, $(stats_get "[x['untracked'] for x in s['services'] if x['name']=='web'][0]") untracked; conntrack $(stats_get "s['conntrack']")"
   ((flows >= 290)) || fail "service web counted $flows new flows, want >= 290"
   for b in "198.18.0.1$keep" 198.18.0.13; do
     local p
