@@ -183,17 +183,13 @@ impl NativeHandshake {
         // The initiator sends its key share whatever the peer does, so it takes a ready pair
         // if there is one. The responder draws its private key now (no scalar multiplication)
         // and takes a ready pair, if any, only after MAC_I verified (`on_init_key_share`).
-        let ready = match (cfg.role, cfg.pfs) {
-            (Role::Initiator, Pfs::Preferred | Pfs::Required) => cfg.keys.as_ref().and_then(|k| k.take()),
-            _ => None,
-        };
-        let (ephemeral, public) = match (cfg.pfs, ready) {
-            (Pfs::Disabled, _) => (None, None),
-            (_, Some(pair)) => (Some(pair.private), Some(pair.public)),
-            (Pfs::Preferred | Pfs::Required, None) => (
-                Some(EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| HandshakeError::Rng)?),
-                None,
-            ),
+        let ready = || cfg.keys.as_ref().filter(|_| cfg.role == Role::Initiator).and_then(|k| k.take());
+        let (ephemeral, public) = match cfg.pfs {
+            Pfs::Disabled => (None, None),
+            Pfs::Preferred | Pfs::Required => match ready() {
+                Some(pair) => (Some(pair.private), Some(pair.public)),
+                None => (Some(EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| HandshakeError::Rng)?), None),
+            },
         };
         let mut hs = NativeHandshake {
             role: cfg.role,

@@ -70,6 +70,13 @@ struct Inner {
     filling: usize,
 }
 
+impl Inner {
+    /// Below [`KEY_POOL`], counting pairs being computed.
+    fn short(&self) -> bool {
+        self.pairs.len() + self.filling < KEY_POOL
+    }
+}
+
 impl KeyPool {
     /// An empty pool; workers fill it while idle.
     pub fn new() -> KeyPool {
@@ -98,8 +105,7 @@ impl KeyPool {
 
     /// True when the pool, counting pairs being computed, is below [`KEY_POOL`].
     pub fn wants(&self) -> bool {
-        let inner = self.inner();
-        inner.pairs.len() + inner.filling < KEY_POOL
+        self.inner().short()
     }
 
     /// Computes one pair if the pool wants one (outside the lock, so a handshake on another
@@ -107,7 +113,7 @@ impl KeyPool {
     pub fn refill_one(&self, rng: &dyn SecureRandom) -> Result<bool, HandshakeError> {
         {
             let mut inner = self.inner();
-            if inner.pairs.len() + inner.filling >= KEY_POOL {
+            if !inner.short() {
                 return Ok(false);
             }
             inner.filling += 1;
