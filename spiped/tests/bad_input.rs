@@ -142,10 +142,7 @@ fn ciphertext_fault(tag: &str, fault: Fault, expect: &[&str]) {
     assert!(matches!(r.end, End::Error(_)), "target saw {:?} after `{logged}`, expected a reset", r.end);
 
     let sent = faulty.join().unwrap();
-    assert!(
-        sent.write_error.is_some() || sent.end != End::Eof,
-        "the faulty stream's sender saw a clean, complete transfer: {sent:?}"
-    );
+    assert!(sent.saw_fault(), "the faulty stream's sender saw a clean, complete transfer: {sent:?}");
 
     t.finish_healthy(hid, go, healthy);
     t.assert_still_accepting();
@@ -207,7 +204,7 @@ fn wrong_key_fails_key_confirmation() {
     let bad = spiped(&t.dir, "spiped-e-wrong-key", Mode::Encrypt, bad_entry, t.middle, &other_key, &[]);
     let sent = send_stream(bad_entry, next_id(), 64 << 10, None);
     let logged = t.dec.expect_stderr(AUTH_FAILED, LOG_WAIT);
-    assert_ne!(sent.end, End::Eof, "wrong-key client saw a clean close after `{logged}`: {sent:?}");
+    assert!(sent.saw_fault(), "wrong-key client saw a clean close after `{logged}`: {sent:?}");
     assert!(
         bad.wait_stderr(&["key confirmation failed", "handshake", "reset", "closed"], LOG_WAIT).is_some(),
         "the wrong-key initiator logged nothing:\n{}",
@@ -264,7 +261,7 @@ fn stalled_handshake_times_out() {
         "-o 1 handshake timeout fired after {closed:?}"
     );
     let sent = faulty.join().unwrap();
-    assert_ne!(sent.end, End::Eof, "stalled client saw a clean close: {sent:?}");
+    assert!(sent.saw_fault(), "stalled client saw a clean close: {sent:?}");
     assert_eq!(t.sink.accepted.load(Ordering::SeqCst), 1, "the target saw a connection for an unauthenticated peer");
 
     t.finish_healthy(hid, go, healthy);
@@ -398,7 +395,7 @@ fn kill9_of_encrypting_daemon_truncates_visibly() {
     assert_strict_prefix(&r, id, LEN, LEN - 1);
     assert!(matches!(r.end, End::Error(_)), "target saw {:?}, expected a reset", r.end);
     let sent = victim.join().unwrap();
-    assert!(sent.write_error.is_some() || sent.end != End::Eof, "{sent:?}");
+    assert!(sent.saw_fault(), "{sent:?}");
 
     // Restart on the same port: accepts at once.
     let t0 = Instant::now();

@@ -545,6 +545,15 @@ pub struct Sent {
     pub end: End,
 }
 
+impl Sent {
+    /// Whether the sender was told that the connection failed. Linux reports a received RST
+    /// once, to the first call that touches the socket: when that was a `write` (here
+    /// `write_error`), the `read` after it returns 0, so `end == Eof` alone proves nothing.
+    pub fn saw_fault(&self) -> bool {
+        self.write_error.is_some() || self.end != End::Eof
+    }
+}
+
 /// Connects to `port` and sends stream `id` (`len` payload bytes), then half-closes and waits
 /// for the other side to close. `pause_at`: after that many payload bytes, block until the
 /// receiver of the channel fires (used to keep a healthy stream in flight during a fault).
@@ -836,6 +845,10 @@ fn forward_with_fault(mut client: TcpStream, mut server: TcpStream, fault: Fault
                 applied = true;
             }
             Fault::Replay { record } if *record == idx => {
+                // The first copy is the genuine record, in order: its plaintext may reach the
+                // target before the second copy fails.
+                rep.records_before_fault += 1;
+                rep.plain_bytes_before_fault += plain_len as u64;
                 out.extend_from_slice(&rec);
                 out.extend_from_slice(&rec);
                 applied = true;
