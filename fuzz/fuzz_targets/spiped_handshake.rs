@@ -1,7 +1,10 @@
 //! Fuzzes the native handshake parser and state machine.
 //!
-//! Byte 0 picks the role (bit 0) and the -f/-g policy (bits 1-2) of a fresh native handshake;
-//! byte 1 seeds the chunk sizes. The rest is fed to `read_from` in chunks of 1 to 64 bytes.
+//! Byte 0 picks the role (bit 0), the -f/-g policy (bits 1-2) and a key pool with a ready pair
+//! (bit 3: the responder sends its share in Hello_R) of a fresh native handshake; byte 1 seeds
+//! the chunk sizes. The rest is fed to `read_from` in chunks of 1 to 64 bytes, with
+//! `precompute` between chunks as the I/O layer calls it (so an initiator's early agreement with
+//! a share from a fuzzed Hello_R runs too).
 //! Properties: no panic; `read_from` never reports more consumed than it was given; once it
 //! errs it keeps erring (a failed handshake never recovers); a handshake fed bytes that carry no
 //! valid MAC never completes, so `into_transport` must fail.
@@ -22,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         1 => Pfs::Disabled,
         _ => Pfs::Required,
     };
-    let mut hs = fuzzing::handshake(role, pfs);
+    let mut hs = fuzzing::handshake(role, pfs, b0 & 8 != 0);
     let mut sink = Vec::new();
     hs.write_to(&mut sink);
     let mut seed = *b1;
@@ -45,6 +48,9 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => failed = Some(e),
         }
         hs.write_to(&mut sink);
+        if let Err(e) = hs.precompute() {
+            failed = Some(e);
+        }
         input = tail;
     }
     assert!(!hs.is_done());

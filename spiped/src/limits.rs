@@ -57,8 +57,9 @@ pub const BUF_POOL_MAX: usize = 32;
 pub const HANDSHAKE_BUF: usize = 4 * 1024;
 
 /// X25519 key pairs a daemon keeps computed ahead of need (`proto::native::keypool`). Workers
-/// refill it one pair at a time when they are about to block, and only what handshakes took, so
-/// an idle daemon does no work. 16 covers a burst of 16 handshakes before the first refill;
+/// refill it one pair at a time when they are about to block, and only what handshakes spent
+/// (a pair a responder borrowed for its Hello counts as present), so an idle daemon does no
+/// work. 16 covers a burst of 16 handshakes before the first refill;
 /// each pair is about 100 bytes (a private scalar, its public key and ring's bookkeeping), so
 /// under 2 KiB per daemon.
 pub const KEY_POOL: usize = 16;

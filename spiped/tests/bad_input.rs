@@ -236,7 +236,7 @@ fn garbage_handshake_is_refused() {
             Ok(0) | Err(_) => break,
             Ok(n) => total += n,
         }
-        assert!(total <= wire::HELLO_LEN, "daemon sent more than a Hello to a garbage peer");
+        assert!(total <= wire::MAX_HELLO_LEN, "daemon sent more than a Hello to a garbage peer");
     }
     assert_eq!(t.sink.accepted.load(Ordering::SeqCst), 1, "the target saw a connection for a garbage peer");
 

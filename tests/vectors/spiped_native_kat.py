@@ -18,7 +18,9 @@ def expand(prk, info, n):
     return out[:n]
 L = lambda s: b"spiped native v1 " + s
 
-def hello(role, nonce): return b"spNP" + bytes([1, role]) + nonce
+VERSION = 2
+def hello(role, nonce, share=b""):
+    return b"spNP" + bytes([VERSION, role, 1 if share else 0]) + nonce + share
 def frame(ty, body): return bytes([ty]) + struct.pack(">H", len(body)) + body
 
 def record_keys(s): return expand(s, L(b"key"), 32), expand(s, L(b"iv"), 12)
@@ -29,24 +31,26 @@ def seal(suite, secret, ctr, ty, pt):
     aead = AESGCM(key) if suite == 1 else ChaCha20Poly1305(key)
     return hdr + aead.encrypt(nonce, pt, hdr)
 
-def handshake(pfs):
+def handshake(pfs, early=False):
+    """early: the responder's public key goes in its Hello instead of its key share."""
     K = sha(b"")
     ni, nr = bytes(range(32)), bytes(range(32, 64))
-    hi, hr = hello(1, ni), hello(2, nr)
-    salt = ni + nr
-    prk_c = extract(salt, K)
-    kci, kcr = expand(prk_c, L(b"confirm i"), 32), expand(prk_c, L(b"confirm r"), 32)
     a = X25519PrivateKey.from_private_bytes(bytes.fromhex(
         "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
     b = X25519PrivateKey.from_private_bytes(bytes.fromhex(
         "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"))
     raw = lambda k: k.public_key().public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
+    share_r = raw(b) if pfs else b""
+    hi, hr = hello(1, ni), hello(2, nr, share_r if early else b"")
+    salt = ni + nr
+    prk_c = extract(salt, K)
+    kci, kcr = expand(prk_c, L(b"confirm i"), 32), expand(prk_c, L(b"confirm r"), 32)
     share_i = raw(a) if pfs else b""
     body = bytes([1 if pfs else 0, 2, 1, 2]) + share_i
     ks_i_nomac = frame(0x10, body + bytes(32))[:-32]
     ks_i = ks_i_nomac + mac(kci, sha(hi + hr + ks_i_nomac))
-    share_r = raw(b) if pfs else b""
-    ks_r_nomac = frame(0x11, bytes([1 if pfs else 0, 1]) + share_r + bytes(32))[:-32]
+    in_ks_r = b"" if early else share_r
+    ks_r_nomac = frame(0x11, bytes([1 if in_ks_r else 0, 1]) + in_ks_r + bytes(32))[:-32]
     ks_r = ks_r_nomac + mac(kcr, sha(hi + hr + ks_i + ks_r_nomac))
     th = sha(hi + hr + ks_i + ks_r)
     dh = a.exchange(X25519PublicKey.from_public_bytes(share_r)) if pfs else b""
@@ -58,9 +62,10 @@ def handshake(pfs):
     return dict(kc_i=kci, kc_r=kcr, dh=dh, th=th, s_i2r=s_i2r, s_r2i=s_r2i,
                 wire=[hi, hr, ks_i, ks_r, rec, close])
 
-for pfs in (True, False):
-    v = handshake(pfs)
-    print("PFS" if pfs else "NO PFS")
+for pfs, early, name in ((True, False, "PFS"), (True, True, "PFS, responder share in Hello_R"),
+                         (False, False, "NO PFS")):
+    v = handshake(pfs, early)
+    print(name)
     for k in ("kc_i", "kc_r", "dh", "th", "s_i2r", "s_r2i"):
         print(f"  {k} = {v[k].hex()}")
     for n, w in zip(("Hello_I", "Hello_R", "KeyShare_I", "KeyShare_R", "record I->R 'hello'",

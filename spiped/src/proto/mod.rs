@@ -61,7 +61,8 @@ pub struct SessionConfig {
     pub pfs: Pfs,
     pub key: Arc<PreSharedKey>,
     /// X25519 key pairs computed ahead of need ([`native::KeyPool`]); `None` computes each one
-    /// when the handshake needs it. The native protocol only; it changes no byte on the wire.
+    /// when the handshake needs it. The native protocol only. A responder with a ready pair
+    /// sends its public key in Hello_R instead of KeyShare_R (docs/PROTOCOL.md).
     pub keys: Option<Arc<native::KeyPool>>,
 }
 
@@ -99,7 +100,8 @@ pub trait Handshake: Send {
     /// handshake is left to send.
     fn is_done(&self) -> bool;
     /// Does work that does not depend on the peer's next message ahead of need (the native
-    /// initiator's X25519 public key). The I/O layer calls it after sending what `write_to`
+    /// initiator's X25519 public key while Hello_R is in flight, and its agreement with a share
+    /// that came in Hello_R while KeyShare_R is). The I/O layer calls it after sending what `write_to`
     /// gave it, when it is about to wait for the peer; skipping it only moves the work to
     /// when it is needed. Idempotent.
     fn precompute(&mut self) -> Result<(), HandshakeError> {

@@ -2,27 +2,33 @@
 //!
 //! ```text
 //! Initiator                                          Responder
-//! Hello_I {magic, version, role, nonce_I}  ──►  ◄──  Hello_R {magic, version, role, nonce_R}
+//! Hello_I {magic, version, role, flags, nonce_I} ──► ◄── Hello_R {…, nonce_R, [X25519 pub]}
 //!                       (both sent at once; they cross in flight)
 //! KeyShare_I {flags, suites, [X25519 pub], MAC_I} ──►
-//!                                           verify MAC_I (first check; no X25519 before it)
-//!                                           apply -g, pick suite, X25519 public key: done
+//! (share in Hello_R: X25519 now,            verify MAC_I (first check; no X25519 before it)
+//!  while KeyShare_R is in flight)           apply -g, pick suite
 //!                                          ◄── KeyShare_R {flags, suite, [X25519 pub], MAC_R}
-//! verify MAC_R, check suite, apply -g, X25519, derive keys: done
-//!                                           (after KeyShare_R is sent) X25519, derive keys
+//! verify MAC_R, check suite, apply -g,      (after KeyShare_R is sent) X25519, derive keys
+//! X25519 (unless done), derive keys: done
 //! ```
 //!
-//! Where the X25519 work sits is chosen for latency; it changes no byte on the wire. The
-//! initiator computes its public key in [`Handshake::precompute`], which the I/O layer calls
-//! after sending Hello_I while it waits for Hello_R (if it never calls it, the key is computed
-//! when needed). The responder's KeyShare_R (its public key and MAC_R) does not depend on the
-//! shared secret, so it queues KeyShare_R first and computes the agreement and traffic keys in
-//! [`Handshake::into_transport`], which the I/O layer calls after the message left: the two
-//! agreements run at the same time on the two hosts instead of one after the other (and the
-//! I/O layer starts the target connection in between). A peer share of small order is
-//! therefore refused by `into_transport`, not by `read_from`. With a [`KeyPool`] in the
-//! [`SessionConfig`], the initiator takes a ready key pair when it starts and the responder
-//! takes one after MAC_I verified, instead of computing a public key (see `keypool`).
+//! The responder's public key travels in exactly one of its two messages. With a [`KeyPool`]
+//! that has a ready pair, the responder borrows it when it starts and sends the public key in
+//! Hello_R (version 2): the initiator sends KeyShare_I and then computes its agreement in
+//! [`Handshake::precompute`] while KeyShare_R is on its way, so no X25519 is left on the
+//! initiator's critical path. Without a ready pair the responder computes nothing before MAC_I
+//! verified: its public key goes in KeyShare_R, as in version 1. Either way the responder does
+//! no scalar multiplication for a peer that has not proven the key; a borrowed pair that no
+//! agreement used goes back to the pool when the handshake is dropped (see `keypool`).
+//!
+//! The rest of the X25519 work is also placed for latency, changing no byte on the wire. The
+//! initiator computes its public key in `precompute` while Hello_R is in flight (or takes a
+//! pooled pair when it starts). The responder's KeyShare_R does not depend on the shared
+//! secret, so it queues KeyShare_R first and computes the agreement and traffic keys in
+//! [`Handshake::into_transport`], which the I/O layer calls after the message left (and after
+//! starting the target connection): the two agreements overlap. A peer share of small order is
+//! therefore refused by the responder's `into_transport`, and by the initiator only after MAC_R
+//! verified, so a forged Hello_R share reads as a failed MAC, never as a bad share.
 //!
 //! States are an enum ([`State`]) replaced as a whole on every message, so a stale state cannot
 //! be reused; a failed handshake stays failed. Input is buffered only up to the end of the
@@ -37,43 +43,76 @@ use ring::digest;
 use ring::rand::SecureRandom;
 
 use super::super::{Handshake, HandshakeError, Pfs, Role, SessionConfig, Transport};
-use super::keypool::{public_key, KeyPair, KeyPool};
+use super::keypool::{public_key, KeyPair, KeyPool, Lent};
 use super::record::NativeTransport;
 use super::schedule::{self, ConfirmKeys, PeerVerified, Secret, TrafficSecrets};
 use super::wire::{
-    frame_len, HelloRepr, InitKeyShareRepr, RespKeyShareRepr, FRAME_HEADER_LEN, HELLO_LEN, MAC_LEN,
-    MAX_HANDSHAKE_MSG, MSG_INIT_KEY_SHARE, MSG_RESP_KEY_SHARE, NONCE_LEN, SHARE_LEN,
+    frame_len, HelloRepr, InitKeyShareRepr, RespKeyShareRepr, FRAME_HEADER_LEN, MAC_LEN,
+    MAX_HANDSHAKE_MSG, MAX_HELLO_LEN, MSG_INIT_KEY_SHARE, MSG_RESP_KEY_SHARE, NONCE_LEN,
+    SHARE_LEN,
 };
 use super::Suite;
 use crate::key::PreSharedKey;
 
-/// Waiting for the peer's `Hello`.
-struct ExpectHello {
-    /// Our X25519 private key (`None` with `-f`). Drawing it costs no scalar multiplication.
-    ephemeral: Option<EphemeralPrivateKey>,
-    /// The initiator's public key, computed by `precompute` while Hello_R is in flight (or on
-    /// demand). The responder computes its own only after MAC_I verified.
-    public: Option<[u8; SHARE_LEN]>,
+/// Our X25519 key for this handshake.
+enum Ours {
+    /// `-f`: none.
+    None,
+    /// Drawn; its public key is not computed yet (no scalar multiplication so far).
+    Private(EphemeralPrivateKey),
+    /// Public key known: a pooled pair, or computed by us.
+    Pair(KeyPair),
+    /// Responder: a pooled pair whose public key is in our Hello_R. Back to the pool on drop.
+    Lent(Lent),
 }
 
-impl ExpectHello {
-    /// The initiator's public key (`None` with `-f`), computed now if it is not known yet.
-    /// The flag says whether this call did the scalar multiplication.
-    fn public_key(&mut self) -> Result<(Option<[u8; SHARE_LEN]>, bool), HandshakeError> {
-        match (&self.ephemeral, self.public) {
-            (Some(e), None) => {
-                let public = public_key(e)?;
-                self.public = Some(public);
-                Ok((Some(public), true))
-            }
-            (_, public) => Ok((public, false)),
+impl Ours {
+    /// Our public key (`None` with `-f`), computed now if it is not known yet. The flag says
+    /// whether this call did the scalar multiplication.
+    fn ensure_public(&mut self) -> Result<(Option<[u8; SHARE_LEN]>, bool), HandshakeError> {
+        let public = match self {
+            Ours::None => return Ok((None, false)),
+            Ours::Pair(p) => return Ok((Some(p.public), false)),
+            Ours::Lent(l) => return Ok((Some(l.public()), false)),
+            Ours::Private(private) => public_key(private)?,
+        };
+        if let Ours::Private(private) = mem::replace(self, Ours::None) {
+            *self = Ours::Pair(KeyPair { private, public });
+        }
+        Ok((Some(public), true))
+    }
+
+    /// The private key, to be spent on the one agreement (`None` with `-f`).
+    fn into_private(self) -> Option<EphemeralPrivateKey> {
+        match self {
+            Ours::None => None,
+            Ours::Private(e) => Some(e),
+            Ours::Pair(p) => Some(p.private),
+            Ours::Lent(l) => Some(l.consume().private),
         }
     }
 }
 
+/// Initiator: what became of a public key the responder sent early, in Hello_R.
+enum Early {
+    /// None was sent (or we do no exchange: `-f`).
+    None,
+    /// Received; the agreement has not run yet.
+    Share([u8; SHARE_LEN]),
+    /// The agreement ran in `precompute`. Its error (a small-order share) is reported only
+    /// after MAC_R verified.
+    Agreed(Result<Secret, HandshakeError>),
+}
+
+/// Waiting for the peer's `Hello`.
+struct ExpectHello {
+    ours: Ours,
+}
+
 /// Waiting for the peer's key share.
 struct ExpectKeyShare {
-    ephemeral: Option<EphemeralPrivateKey>,
+    ours: Ours,
+    early: Early,
     nonce_i: [u8; NONCE_LEN],
     nonce_r: [u8; NONCE_LEN],
     confirm: ConfirmKeys,
@@ -121,7 +160,10 @@ pub struct NativeHandshake {
     role: Role,
     pfs: Pfs,
     key: Arc<PreSharedKey>,
-    hello: [u8; HELLO_LEN],
+    /// Our nonce.
+    nonce: [u8; NONCE_LEN],
+    /// Our `Hello`, as sent (it is part of the transcript).
+    hello: Vec<u8>,
     /// Bytes queued for the peer.
     out: Vec<u8>,
     /// The peer's message being assembled (≤ MAX_HANDSHAKE_MSG bytes).
@@ -172,55 +214,78 @@ fn agree(ephemeral: EphemeralPrivateKey, peer: &[u8; SHARE_LEN]) -> Result<Secre
 }
 
 impl NativeHandshake {
-    /// Draws the nonce and (unless `-f`) the X25519 private key from `rng`, in that order, and
-    /// queues our `Hello`.
+    /// Draws the nonce and (unless `-f`, or a pooled pair serves) the X25519 private key from
+    /// `rng`, in that order, and queues our `Hello`.
     pub fn new(
         cfg: &SessionConfig,
         rng: &dyn SecureRandom,
     ) -> Result<NativeHandshake, HandshakeError> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce).map_err(|_| HandshakeError::Rng)?;
-        // The initiator sends its key share whatever the peer does, so it takes a ready pair
-        // if there is one. The responder draws its private key now (no scalar multiplication)
-        // and takes a ready pair, if any, only after MAC_I verified (`on_init_key_share`).
-        let ready = || cfg.keys.as_ref().filter(|_| cfg.role == Role::Initiator).and_then(|k| k.take());
-        let (ephemeral, public) = match cfg.pfs {
-            Pfs::Disabled => (None, None),
-            Pfs::Preferred | Pfs::Required => match ready() {
-                Some(pair) => (Some(pair.private), Some(pair.public)),
-                None => (Some(EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| HandshakeError::Rng)?), None),
-            },
+        // The initiator sends its key share whatever the peer does, so it takes a ready pair.
+        // The responder borrows one for its Hello; it is spent only after MAC_I verified.
+        let ours = match cfg.pfs {
+            Pfs::Disabled => Ours::None,
+            Pfs::Preferred | Pfs::Required => {
+                let pool = cfg.keys.as_ref();
+                let pooled = match cfg.role {
+                    Role::Initiator => pool.and_then(|k| k.take()).map(Ours::Pair),
+                    Role::Responder => pool.and_then(KeyPool::lend).map(Ours::Lent),
+                };
+                match pooled {
+                    Some(ours) => ours,
+                    None => Ours::Private(
+                        EphemeralPrivateKey::generate(&X25519, rng).map_err(|_| HandshakeError::Rng)?,
+                    ),
+                }
+            }
         };
-        let mut hs = NativeHandshake {
+        let share = match &ours {
+            Ours::Lent(l) => Some(l.public()),
+            _ => None,
+        };
+        let mut hello = Vec::with_capacity(MAX_HELLO_LEN);
+        HelloRepr { role: cfg.role, nonce, share }.emit(&mut hello);
+        let mut out = Vec::with_capacity(MAX_HELLO_LEN + MAX_HANDSHAKE_MSG);
+        out.extend_from_slice(&hello);
+        Ok(NativeHandshake {
             role: cfg.role,
             pfs: cfg.pfs,
             key: cfg.key.clone(),
-            hello: [0; HELLO_LEN],
-            out: Vec::with_capacity(HELLO_LEN + MAX_HANDSHAKE_MSG),
+            nonce,
+            hello,
+            out,
             rx: Vec::with_capacity(MAX_HANDSHAKE_MSG),
-            state: State::Failed(HandshakeError::NotFinished),
+            state: State::ExpectHello(ExpectHello { ours }),
             offer: Suite::preference(),
             keys: cfg.keys.clone(),
             #[cfg(test)]
             dh_ops: 0,
-        };
-        HelloRepr {
-            role: cfg.role,
-            nonce,
-        }
-        .emit(&mut hs.hello);
-        hs.out.extend_from_slice(&hs.hello);
-        hs.state = State::ExpectHello(ExpectHello { ephemeral, public });
-        Ok(hs)
+        })
     }
 
-    /// Initiator: computes the X25519 public key if it is not known yet. Idempotent.
-    fn ensure_public(&mut self) -> Result<(), HandshakeError> {
+    /// Initiator: the scalar multiplication that can run while we wait for the peer: our
+    /// public key before Hello_R, the agreement with an early share after KeyShare_I. Each at
+    /// most once; idempotent.
+    fn precompute_step(&mut self) -> Result<(), HandshakeError> {
         if self.role != Role::Initiator {
             return Ok(());
         }
-        let State::ExpectHello(s) = &mut self.state else { return Ok(()) };
-        if s.public_key()?.1 {
+        let computed = match &mut self.state {
+            State::ExpectHello(s) => s.ours.ensure_public()?.1,
+            State::ExpectKeyShare(s) => match s.early {
+                Early::Share(peer) => match mem::replace(&mut s.ours, Ours::None).into_private() {
+                    Some(private) => {
+                        s.early = Early::Agreed(agree(private, &peer));
+                        true
+                    }
+                    None => false,
+                },
+                Early::None | Early::Agreed(_) => false,
+            },
+            State::Done(_) | State::Failed(_) => false,
+        };
+        if computed {
             self.count_dh();
         }
         Ok(())
@@ -242,13 +307,14 @@ impl NativeHandshake {
     }
 
     /// How long the message being assembled in `rx` is, or `None` if no more input is wanted.
+    /// A `Hello`'s first bytes are checked as they arrive, and its flags tell its length.
     fn wanted(&self) -> Result<Option<usize>, HandshakeError> {
         let expected_type = match self.role {
             Role::Initiator => MSG_RESP_KEY_SHARE,
             Role::Responder => MSG_INIT_KEY_SHARE,
         };
         Ok(match &self.state {
-            State::ExpectHello(_) => Some(HELLO_LEN),
+            State::ExpectHello(_) => Some(HelloRepr::len(&self.rx)?),
             State::ExpectKeyShare(_) if self.rx.len() < FRAME_HEADER_LEN => Some(FRAME_HEADER_LEN),
             State::ExpectKeyShare(_) => Some(frame_len(&self.rx, expected_type)?),
             State::Done(_) | State::Failed(_) => None,
@@ -286,27 +352,29 @@ impl NativeHandshake {
         }
     }
 
-    fn on_hello(&mut self, mut s: ExpectHello, msg: &[u8]) -> Result<State, HandshakeError> {
-        let bytes: &[u8; HELLO_LEN] = msg
-            .try_into()
-            .map_err(|_| HandshakeError::Malformed("Hello of the wrong length"))?;
-        let peer = HelloRepr::parse(bytes)?;
+    fn on_hello(&mut self, s: ExpectHello, msg: &[u8]) -> Result<State, HandshakeError> {
+        let peer = HelloRepr::parse(msg)?;
         if peer.role == self.role {
             return Err(HandshakeError::SameRole);
         }
-        let mut ours = [0u8; NONCE_LEN];
-        ours.copy_from_slice(&self.hello[HELLO_LEN - NONCE_LEN..]);
         let (nonce_i, nonce_r, hello_i, hello_r) = match self.role {
-            Role::Initiator => (ours, peer.nonce, &self.hello[..], &bytes[..]),
-            Role::Responder => (peer.nonce, ours, &bytes[..], &self.hello[..]),
+            Role::Initiator => (self.nonce, peer.nonce, &self.hello[..], msg),
+            Role::Responder => (peer.nonce, self.nonce, msg, &self.hello[..]),
         };
         let mut transcript = digest::Context::new(&digest::SHA256);
         transcript.update(hello_i);
         transcript.update(hello_r);
         let confirm = schedule::confirm_keys(self.key.as_bytes(), &nonce_i, &nonce_r);
         let offered = self.offer;
+        let mut ours = s.ours;
+        // (Only a responder's Hello parses with a share.) With -f the share is ignored: we send
+        // none, so the responder does no agreement either.
+        let early = match (peer.share, &ours) {
+            (Some(share), Ours::Private(_) | Ours::Pair(_)) => Early::Share(share),
+            _ => Early::None,
+        };
         if self.role == Role::Initiator {
-            let (public, computed) = s.public_key()?;
+            let (public, computed) = ours.ensure_public()?;
             if computed {
                 self.count_dh();
             }
@@ -325,7 +393,8 @@ impl NativeHandshake {
             self.out.extend_from_slice(&frame);
         }
         Ok(State::ExpectKeyShare(Box::new(ExpectKeyShare {
-            ephemeral: s.ephemeral,
+            ours,
+            early,
             nonce_i,
             nonce_r,
             confirm,
@@ -354,20 +423,23 @@ impl NativeHandshake {
             .ok_or(HandshakeError::NoCommonSuite)?;
         let mut transcript = s.transcript;
         transcript.update(msg);
-        let (public, pending) = match (ks.share, s.ephemeral) {
-            (Some(peer), Some(ephemeral)) if self.pfs != Pfs::Disabled => {
-                // The peer proved the key: now, and only now, a pair is taken or computed.
+        // The peer proved the key: now, and only now, a pair is spent, taken or computed. A
+        // public key that went out in Hello_R is not sent again. Without an exchange, a
+        // borrowed pair goes back to the pool when `s.ours` drops.
+        let (public, pending) = match (ks.share, s.ours) {
+            (Some(peer), Ours::Lent(lent)) => (None, Some((lent.consume().private, *peer))),
+            (Some(peer), Ours::Pair(pair)) => (Some(pair.public), Some((pair.private, *peer))),
+            (Some(peer), Ours::Private(private)) => {
                 let pair = match self.keys.as_ref().and_then(|k| k.take()) {
                     Some(pair) => pair,
                     None => {
                         self.count_dh();
-                        let public = public_key(&ephemeral)?;
-                        KeyPair { private: ephemeral, public }
+                        KeyPair { public: public_key(&private)?, private }
                     }
                 };
                 (Some(pair.public), Some((pair.private, *peer)))
             }
-            _ => (None, None),
+            (None, _) | (_, Ours::None) => (None, None),
         };
         let mut frame = Vec::with_capacity(MAX_HANDSHAKE_MSG);
         RespKeyShareRepr {
@@ -406,7 +478,8 @@ impl NativeHandshake {
         })))
     }
 
-    /// Initiator: the responder's key share.
+    /// Initiator: the responder's key share. The responder's public key came in Hello_R or
+    /// comes here, never both; what the agreement says is reported only after MAC_R verified.
     fn on_resp_key_share(
         &mut self,
         s: ExpectKeyShare,
@@ -418,18 +491,15 @@ impl NativeHandshake {
         let suite = Suite::from_id(ks.suite)
             .filter(|suite| s.offered.contains(suite))
             .ok_or(HandshakeError::SuiteNotOffered(ks.suite))?;
-        let dh = match (ks.share, s.ephemeral) {
-            (Some(peer), Some(ephemeral)) => {
-                self.count_dh();
-                Some(agree(ephemeral, peer)?)
+        let dh = match (s.early, ks.share) {
+            (Early::Share(_) | Early::Agreed(_), Some(_)) => {
+                return Err(HandshakeError::Malformed("responder sent its X25519 share twice"))
             }
-            (Some(_), None) => {
-                return Err(HandshakeError::Malformed(
-                    "responder sent an X25519 share we did not ask for",
-                ))
-            }
-            (None, _) if self.pfs == Pfs::Required => return Err(HandshakeError::PfsRequired),
-            (None, _) => None,
+            (Early::Agreed(dh), None) => Some(dh?),
+            (Early::Share(peer), None) => Some(self.agree_now(s.ours, &peer)?),
+            (Early::None, Some(peer)) => Some(self.agree_now(s.ours, peer)?),
+            (Early::None, None) if self.pfs == Pfs::Required => return Err(HandshakeError::PfsRequired),
+            (Early::None, None) => None,
         };
         let th = hash(&s.transcript, msg);
         let secrets = schedule::traffic_secrets(
@@ -445,6 +515,15 @@ impl NativeHandshake {
             forward_secret: dh.is_some(),
             proof,
         })))
+    }
+
+    /// Initiator: the agreement with the responder's share, now (`precompute` did not run it).
+    fn agree_now(&mut self, ours: Ours, peer: &[u8; SHARE_LEN]) -> Result<Secret, HandshakeError> {
+        let private = ours.into_private().ok_or(HandshakeError::Malformed(
+            "responder sent an X25519 share we did not ask for",
+        ))?;
+        self.count_dh();
+        agree(private, peer)
     }
 
     fn into_native_transport(self) -> Result<NativeTransport, HandshakeError> {
@@ -487,7 +566,7 @@ impl Handshake for NativeHandshake {
     }
 
     fn precompute(&mut self) -> Result<(), HandshakeError> {
-        self.ensure_public()
+        self.precompute_step()
             .inspect_err(|e| self.state = State::Failed(e.clone()))
     }
 
@@ -498,6 +577,7 @@ impl Handshake for NativeHandshake {
 
 #[cfg(test)]
 mod tests {
+    use super::super::wire::HELLO_LEN;
     use super::*;
     use crate::limits::KEY_POOL;
     use crate::proto::{Opened, RecordError};
@@ -647,37 +727,169 @@ mod tests {
         pool
     }
 
-    /// With a key pool both sides take a ready pair instead of computing a public key, so the
-    /// only scalar multiplication left on each side is the agreement; each side takes exactly
-    /// one pair, and the keys still agree.
+    /// With a key pool both sides start with a ready pair: the responder's public key goes
+    /// in Hello_R (and not again in KeyShare_R), the initiator's agreement runs in `precompute`
+    /// after KeyShare_I, and the responder's after KeyShare_R left. Each side spends exactly one
+    /// pair and computes only its agreement; the keys agree.
     #[test]
-    fn pooled_pairs_replace_the_public_key_computation() {
-        let pool = full_pool();
-        let mut i = pooled(Role::Initiator, &pool, b"key");
+    fn pooled_pairs_move_the_key_exchange_off_the_critical_path() {
+        let (pool_i, pool) = (full_pool(), full_pool());
+        let mut i = pooled(Role::Initiator, &pool_i, b"key");
         let mut r = pooled(Role::Responder, &pool, b"key");
-        assert_eq!(pool.len(), KEY_POOL - 1, "the initiator takes its pair at start");
+        assert_eq!(pool_i.len(), KEY_POOL - 1, "the initiator takes a pair");
+        assert_eq!(pool.len(), KEY_POOL - 1, "the responder borrows one");
+        assert!(!pool.wants(), "a borrowed pair is not refilled");
+        let hello_r = drain(&mut r);
+        assert_eq!(hello_r.len(), MAX_HELLO_LEN, "Hello_R carries the share");
+        r.read_from(&drain(&mut i)).unwrap();
+        i.read_from(&hello_r).unwrap();
+        let ks_i = drain(&mut i);
         i.precompute().unwrap();
-        pump(&mut i, &mut r).unwrap();
-        assert_eq!(pool.len(), KEY_POOL - 2, "the responder takes one after MAC_I");
+        assert_eq!(i.dh_ops, 1, "the initiator's agreement ran before KeyShare_R arrived");
+        r.read_from(&ks_i).unwrap();
+        assert!(pool.wants(), "the spent pair is refilled: the peer proved the key");
+        let ks_r = drain(&mut r);
+        assert!(RespKeyShareRepr::parse(&ks_r).unwrap().share.is_none(), "the share is not sent twice");
+        i.read_from(&ks_r).unwrap();
+        assert!(i.is_done() && r.is_done());
         assert_eq!((i.dh_ops, r.dh_ops), (1, 0), "agreements only (the responder's is pending)");
-        assert_eq!(r.forward_secret(), Some(true));
+        assert_eq!(pool.len(), KEY_POOL - 1);
         let (mut ti, mut tr) = transports(i, r);
-        assert!(ti.forward_secret());
+        assert!(ti.forward_secret() && tr.forward_secret());
         round_trip(&mut ti, &mut tr, b"same keys on both sides");
         round_trip(&mut tr, &mut ti, b"and back");
     }
 
-    /// A peer without the key takes nothing from the responder's pool, so a flood of such
-    /// peers causes no scalar multiplication at all, not even a later refill.
+    /// A peer without the key borrows the responder's pair only until MAC_I fails, then it is
+    /// back in the pool: a flood of such peers causes no scalar multiplication at all, not even
+    /// a later refill. The same holds for a peer that drops the connection mid-handshake.
     #[test]
-    fn wrong_key_takes_no_pooled_pair() {
+    fn wrong_key_spends_no_pooled_pair() {
         let pool = full_pool();
         let mut i = new(Role::Initiator, Pfs::Preferred, b"key one");
         let mut r = pooled(Role::Responder, &pool, b"key two");
+        assert_eq!(pool.len(), KEY_POOL - 1);
+        assert!(!pool.wants());
         assert_eq!(pump(&mut i, &mut r), Err((Role::Responder, HandshakeError::AuthFailed)));
         assert_eq!(r.dh_ops, 0);
-        assert_eq!(pool.len(), KEY_POOL);
+        assert_eq!(pool.len(), KEY_POOL, "returned when MAC_I failed");
         assert!(!pool.wants());
+
+        let mut r = pooled(Role::Responder, &pool, b"key");
+        r.read_from(&drain(&mut new(Role::Initiator, Pfs::Preferred, b"key"))).unwrap();
+        assert_eq!(pool.len(), KEY_POOL - 1);
+        drop(r);
+        assert_eq!(pool.len(), KEY_POOL, "returned when the handshake was dropped");
+        assert!(!pool.wants());
+    }
+
+    /// A -f initiator ignores the share in Hello_R and sends none: no exchange on either side,
+    /// and the responder's borrowed pair goes back unspent. A -g initiator uses it.
+    #[test]
+    fn early_share_with_each_initiator_policy() {
+        let pool = full_pool();
+        let mut i = new(Role::Initiator, Pfs::Disabled, b"key");
+        let mut r = pooled(Role::Responder, &pool, b"key");
+        pump(&mut i, &mut r).unwrap();
+        assert_eq!((i.forward_secret(), r.forward_secret()), (Some(false), Some(false)));
+        assert_eq!((i.dh_ops, r.dh_ops), (0, 0));
+        assert_eq!(pool.len(), KEY_POOL, "the unspent pair went back");
+        let (mut ti, mut tr) = transports(i, r);
+        round_trip(&mut ti, &mut tr, b"no pfs");
+
+        let mut i = new(Role::Initiator, Pfs::Required, b"key");
+        let mut r = pooled(Role::Responder, &pool, b"key");
+        pump(&mut i, &mut r).unwrap();
+        assert_eq!(i.forward_secret(), Some(true));
+        assert_eq!(pool.len(), KEY_POOL - 1);
+        let (mut ti, mut tr) = transports(i, r);
+        round_trip(&mut tr, &mut ti, b"pfs");
+    }
+
+    /// An attacker who strips the share from Hello_R (flag cleared, length cut) changes the
+    /// transcript: the responder refuses MAC_I, having computed nothing. One who swaps in its
+    /// own share fails the same way.
+    #[test]
+    fn tampered_early_share_fails_key_confirmation() {
+        for tamper in [0, 1] {
+            let pool = full_pool();
+            let mut i = new(Role::Initiator, Pfs::Preferred, b"key");
+            let mut r = pooled(Role::Responder, &pool, b"key");
+            let mut hello_r = drain(&mut r);
+            if tamper == 0 {
+                hello_r[6] = 0;
+                hello_r.truncate(HELLO_LEN);
+            } else {
+                hello_r[HELLO_LEN] ^= 0x40;
+            }
+            r.read_from(&drain(&mut i)).unwrap();
+            i.read_from(&hello_r).unwrap();
+            i.precompute().unwrap();
+            assert_eq!(r.read_from(&drain(&mut i)), Err(HandshakeError::AuthFailed), "tamper {tamper}");
+            assert_eq!(r.dh_ops, 0);
+            assert_eq!(pool.len(), KEY_POOL);
+        }
+    }
+
+    /// MAC_R over the transcript so far (`prefix`) plus a forged KeyShare_R: what a responder
+    /// holding the key could send.
+    fn forge_resp_key_share(prefix: &[&[u8]], share: Option<&[u8; 32]>, hello_i: &[u8], hello_r: &[u8]) -> Vec<u8> {
+        let nonce = |h: &[u8]| HelloRepr::parse(h).unwrap().nonce;
+        let confirm = schedule::confirm_keys(
+            PreSharedKey::from_file_bytes(b"key").as_bytes(),
+            &nonce(hello_i),
+            &nonce(hello_r),
+        );
+        let mut t = digest::Context::new(&digest::SHA256);
+        for p in prefix {
+            t.update(p);
+        }
+        let mut frame = Vec::new();
+        RespKeyShareRepr { suite: Suite::Aes256Gcm.id(), share, mac: &[0; 32] }.emit(&mut frame);
+        let at = frame.len() - MAC_LEN;
+        let th = hash(&t, &frame[..at]);
+        frame[at..].copy_from_slice(&schedule::confirm_mac(&confirm.responder, &th));
+        frame
+    }
+
+    /// From a responder that holds the key: a small-order share in Hello_R is refused with
+    /// BadKeyShare, but only once MAC_R verified (before that it must read as a MAC failure,
+    /// or anyone could make the initiator report a bad share); a share in both Hello_R and
+    /// KeyShare_R is Malformed.
+    #[test]
+    fn early_share_rejections_come_after_mac_r() {
+        for (share_in_ks_r, want) in [
+            (None, HandshakeError::BadKeyShare("X25519 public key of small order")),
+            (Some(&[9u8; 32]), HandshakeError::Malformed("responder sent its X25519 share twice")),
+        ] {
+            for precompute in [false, true] {
+                let mut i = new(Role::Initiator, Pfs::Preferred, b"key");
+                let mut r = new(Role::Responder, Pfs::Preferred, b"key");
+                let hello_i = drain(&mut i);
+                drain(&mut r);
+                let mut hello_r = Vec::new();
+                HelloRepr { role: Role::Responder, nonce: r.nonce, share: Some([0; 32]) }.emit(&mut hello_r);
+                i.read_from(&hello_r).unwrap();
+                let ks_i = drain(&mut i);
+                if precompute {
+                    i.precompute().unwrap();
+                }
+                let forged = forge_resp_key_share(&[&hello_i, &hello_r, &ks_i], share_in_ks_r, &hello_i, &hello_r);
+                assert_eq!(feed_until_error(&mut i, &forged), want.clone(), "precompute {precompute}");
+                assert!(!i.is_done());
+            }
+            // Same forged share, MAC_R wrong: a MAC failure, whatever the share.
+            let mut i = new(Role::Initiator, Pfs::Preferred, b"key");
+            let hello_i = drain(&mut i);
+            let mut hello_r = Vec::new();
+            HelloRepr { role: Role::Responder, nonce: [3; 32], share: Some([0; 32]) }.emit(&mut hello_r);
+            i.read_from(&hello_r).unwrap();
+            let ks_i = drain(&mut i);
+            i.precompute().unwrap();
+            let mut forged = forge_resp_key_share(&[&hello_i, &hello_r, &ks_i], share_in_ks_r, &hello_i, &hello_r);
+            *forged.last_mut().unwrap() ^= 1;
+            assert_eq!(feed_until_error(&mut i, &forged), HandshakeError::AuthFailed);
+        }
     }
 
     /// An empty pool is no failure: the handshake computes its own pair as without a pool.
@@ -769,7 +981,8 @@ mod tests {
             // A fresh responder with the same nonce is not possible with SystemRandom, so
             // replay the same responder's state: build one per byte from the same Hello.
             let mut r = new(Role::Responder, Pfs::Preferred, b"key");
-            r.hello = r0.hello;
+            r.hello = r0.hello.clone();
+            r.nonce = r0.nonce;
             r.read_from(&hello_i).unwrap();
             let mut bad = ks_i.clone();
             bad[byte] ^= 0x01;
@@ -833,10 +1046,10 @@ mod tests {
         let mut i = new(Role::Initiator, Pfs::Preferred, b"key");
         let mut r = new(Role::Responder, Pfs::Preferred, b"key");
         let mut hello = drain(&mut i);
-        hello[4] = 2;
-        assert_eq!(r.read_from(&hello), Err(HandshakeError::BadVersion(2, 1)));
+        hello[4] = 1;
+        assert_eq!(r.read_from(&hello), Err(HandshakeError::BadVersion(1, 2)), "a version 1 peer");
         // Stays failed.
-        assert_eq!(r.read_from(&[0]), Err(HandshakeError::BadVersion(2, 1)));
+        assert_eq!(r.read_from(&[0]), Err(HandshakeError::BadVersion(1, 2)));
 
         let mut r = new(Role::Responder, Pfs::Preferred, b"key");
         assert_eq!(r.read_from(&[0x42; 38]), Err(HandshakeError::BadMagic));
@@ -938,7 +1151,7 @@ mod tests {
         let hello_r = drain(&mut r);
         r.read_from(&hello_i).unwrap();
         // Forge KeyShare_I with a zero share and a valid MAC (the test knows K).
-        let nonce = |h: &[u8]| -> [u8; 32] { h[HELLO_LEN - 32..].try_into().unwrap() };
+        let nonce = |h: &[u8]| HelloRepr::parse(h).unwrap().nonce;
         let confirm = schedule::confirm_keys(
             PreSharedKey::from_file_bytes(b"key").as_bytes(),
             &nonce(&hello_i),
@@ -1020,10 +1233,18 @@ mod kat {
         close_r: Vec<u8>,
     }
 
+    impl Transcript {
+        /// Every message in hex, in the order of the KAT tables.
+        fn hex(&self) -> [String; 6] {
+            [&self.hello_i, &self.hello_r, &self.ks_i, &self.ks_r, &self.record_i, &self.close_r].map(|b| hex(b))
+        }
+    }
+
     /// Runs the fixed handshake (key file empty, nonce_I = 00..1f, nonce_R = 20..3f, suites
     /// offered AES-256-GCM then ChaCha20-Poly1305), then seals "hello" initiator → responder and
-    /// a close responder → initiator.
-    fn run(pfs: Pfs) -> Transcript {
+    /// a close responder → initiator. `early`: the responder's pair (Bob's) comes from its key
+    /// pool, so its public key goes in Hello_R, and the initiator agrees in `precompute`.
+    fn run(pfs: Pfs, early: bool) -> Transcript {
         let nonce_i: Vec<u8> = (0u8..32).collect();
         let nonce_r: Vec<u8> = (32u8..64).collect();
         let (alice, bob) = (unhex(ALICE), unhex(BOB));
@@ -1033,11 +1254,17 @@ mod kat {
         } else {
             vec![&nonce_i, &alice]
         };
-        let draws_r: Vec<&[u8]> = if pfs == Pfs::Disabled {
+        let draws_r: Vec<&[u8]> = if pfs == Pfs::Disabled || early {
             vec![&nonce_r]
         } else {
             vec![&nonce_r, &bob]
         };
+        let pool = early.then(|| {
+            let pool = Arc::new(KeyPool::new());
+            let bob_rng = FixedSliceSequenceRandom { bytes: &[&bob], current: 0.into() };
+            assert!(pool.refill_one(&bob_rng).unwrap());
+            pool
+        });
         let rng_i = FixedSliceSequenceRandom {
             bytes: &draws_i,
             current: 0.into(),
@@ -1046,14 +1273,14 @@ mod kat {
             bytes: &draws_r,
             current: 0.into(),
         };
-        let cfg = |role| SessionConfig {
+        let cfg = |role, keys| SessionConfig {
             role,
             pfs,
             key: key.clone(),
-            keys: None,
+            keys,
         };
-        let mut i = NativeHandshake::new(&cfg(Role::Initiator), &rng_i).unwrap();
-        let mut r = NativeHandshake::new(&cfg(Role::Responder), &rng_r).unwrap();
+        let mut i = NativeHandshake::new(&cfg(Role::Initiator, None), &rng_i).unwrap();
+        let mut r = NativeHandshake::new(&cfg(Role::Responder, pool), &rng_r).unwrap();
         i.offer = [Suite::Aes256Gcm, Suite::ChaCha20Poly1305];
         let take = |h: &mut NativeHandshake| {
             let mut v = Vec::new();
@@ -1065,6 +1292,11 @@ mod kat {
         r.read_from(&hello_i).unwrap();
         i.read_from(&hello_r).unwrap();
         let ks_i = take(&mut i);
+        if early {
+            let before = i.dh_ops;
+            i.precompute().unwrap();
+            assert_eq!(i.dh_ops, before + 1, "the agreement runs while KeyShare_R is in flight");
+        }
         r.read_from(&ks_i).unwrap();
         let ks_r = take(&mut r);
         i.read_from(&ks_r).unwrap();
@@ -1100,55 +1332,51 @@ mod kat {
         }
     }
 
-    /// The PFS handshake, byte for byte.
+    /// The PFS handshake with the responder's public key in KeyShare_R, byte for byte.
     #[test]
     fn handshake_known_answer_pfs() {
-        let t = run(Pfs::Preferred);
-        let got = [
-            &t.hello_i,
-            &t.hello_r,
-            &t.ks_i,
-            &t.ks_r,
-            &t.record_i,
-            &t.close_r,
-        ]
-        .map(|b| hex(b));
-        assert_eq!(got, KAT_PFS);
+        assert_eq!(run(Pfs::Preferred, false).hex(), KAT_PFS);
+    }
+
+    /// The PFS handshake with the responder's public key in Hello_R, byte for byte.
+    #[test]
+    fn handshake_known_answer_pfs_early_share() {
+        assert_eq!(run(Pfs::Preferred, true).hex(), KAT_PFS_EARLY);
     }
 
     /// The -f handshake (no X25519 on either side), byte for byte.
     #[test]
     fn handshake_known_answer_no_pfs() {
-        let t = run(Pfs::Disabled);
-        let got = [
-            &t.hello_i,
-            &t.hello_r,
-            &t.ks_i,
-            &t.ks_r,
-            &t.record_i,
-            &t.close_r,
-        ]
-        .map(|b| hex(b));
-        assert_eq!(got, KAT_NO_PFS);
+        assert_eq!(run(Pfs::Disabled, false).hex(), KAT_NO_PFS);
     }
 
     /// Hello_I, Hello_R, KeyShare_I, KeyShare_R, record I→R "hello", close R→I.
     const KAT_PFS: [&str; 6] = [
-        "73704e500101000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-        "73704e500102202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
+        "73704e50020100000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "73704e50020200202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
         "100044010201028520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a\
-         16fa17ec2e4d93bced8590d85d029d36fd19b2979102eeeb6ccecbdb366fbe80",
+         f83ed721367f3647c0b157414547a826e406d98f1a2a72abc628d1ddabda1732",
         "1100420101de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f\
-         b334117f2936da97f12f7b3e636d1a0a4b7604d85657fe6e65c906de91f80c70",
-        "01000535effbc9182f2070ed8bc1f90e348511cffdb01ca3",
-        "0200005f2a92560a5f1f6a8b454b2174e9cfa9",
+         87db31026b1ec050ebaf880a3eb8a5c1cfad83c9359f1884a399f97ddc72a8d5",
+        "0100054b49ff27501f9a82278f4d895894c0fa06b8130127",
+        "0200008e65ea6376c46d090ce91a4860158a77",
+    ];
+    const KAT_PFS_EARLY: [&str; 6] = [
+        "73704e50020100000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "73704e50020201202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\
+         de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+        "100044010201028520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a\
+         11c39403182345f7916748b1fd09401c068ff87911197a409f15d924a90f6cc0",
+        "1100220001d5744129201555bd1250da4041608b44bfffe02a916f16f97843e3dfd9ec8144",
+        "010005899f2dadebf332342c1c2321c6d4bc62873440c41a",
+        "02000097540b97dd5859b6fc3138e9e70b90ec",
     ];
     const KAT_NO_PFS: [&str; 6] = [
-        "73704e500101000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-        "73704e500102202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
-        "10002400020102b78904003f04a6f20106f6149bd5de2d7d30cf0506d03ad70cb9397e49225f65",
-        "1100220001ca5d2a6fd6be240dc25841e2756ea2efeb84393df186e3459024e532fd0b27a5",
-        "0100055f479548d1abdb2b68d706bcff7686461ec5af9103",
-        "020000174c4af0e552ef74b86a54c88a9361c8",
+        "73704e50020100000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "73704e50020200202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
+        "100024000201027e91c48396b78b3ff3ed2532cc3c57a4d58522aaa4faf8649b1834723919e292",
+        "1100220001b9d2e5ac0e2e938014334c25bbe11fa9314cf6e9f939ac18ca6246e75f2e20e0",
+        "010005e793918b40a2bdb507fc3fcac0e76343193e054665",
+        "0200007a7b168c80b6c18d17f275112abffb87",
     ];
 }

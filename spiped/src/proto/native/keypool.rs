@@ -7,19 +7,31 @@
 //! block, one pair at a time, and a handshake [`KeyPool::take`]s a finished pair instead of
 //! computing one.
 //!
+//! The responder also [`KeyPool::lend`]s a pair when it starts, to put the public key in its
+//! `Hello` (protocol version 2, docs/PROTOCOL.md): the initiator can then compute its agreement
+//! while the rest of the handshake is in flight. A lent pair is not yet spent:
+//! - if the peer proves the key and sends a share, [`Lent::consume`] hands the pair to that
+//!   connection's one agreement, and the pool refills the gap (work for an authenticated peer);
+//! - otherwise (wrong key, garbage, timeout, a `-f` peer) dropping the [`Lent`] puts the pair
+//!   back. Its public key has been seen, which is harmless: a public key is public, and the
+//!   private key still serves at most one agreement.
+//!
+//! Lent pairs count as present when the pool decides whether it is short, so the rule of no
+//! X25519 for a peer that has not proven the key holds for the refills too: a flood of peers
+//! without the key can borrow every pair (then later handshakes send no share in `Hello` and
+//! compute theirs after MAC_I, as in version 1), but it never makes a worker compute one, not
+//! even later when idle.
+//!
 //! What it does not change:
-//! - the wire: a pooled pair is an ordinary ephemeral X25519 key, used for one agreement and
-//!   consumed by it (ring's `EphemeralPrivateKey` cannot be used twice);
-//! - the responder's rule of no X25519 for a peer that has not proven the key: a pair leaves the
-//!   pool only after MAC_I verified, and the pool refills only what was taken, so a flood of
-//!   peers without the key costs no scalar multiplication at all (not even later, when idle);
+//! - a pooled pair is an ordinary ephemeral X25519 key, used for one agreement and consumed by
+//!   it (ring's `EphemeralPrivateKey` cannot be used twice);
 //! - forward secrecy: an unused pooled private key belongs to no session yet; once used it is
 //!   gone with the agreement, exactly like one drawn on demand.
 //!
 //! With an empty pool (a burst longer than [`KEY_POOL`], or a worker that was never idle) the
 //! handshake computes its pair on demand, as it would without a pool.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ring::agreement::{EphemeralPrivateKey, X25519};
 use ring::rand::SecureRandom;
@@ -68,19 +80,59 @@ struct Inner {
     /// Pairs being computed right now (outside the lock) by some worker: counted against
     /// [`KEY_POOL`] so two idle workers never both compute the last missing pair.
     filling: usize,
+    /// Pairs lent to responders that have not yet used or returned them.
+    lent: usize,
 }
 
 impl Inner {
-    /// Below [`KEY_POOL`], counting pairs being computed.
+    /// Below [`KEY_POOL`], counting pairs being computed and pairs lent.
     fn short(&self) -> bool {
-        self.pairs.len() + self.filling < KEY_POOL
+        self.pairs.len() + self.filling + self.lent < KEY_POOL
+    }
+}
+
+/// A pair lent by [`KeyPool::lend`]: used by [`Lent::consume`], or back in the pool on drop.
+pub struct Lent {
+    /// `Some` until consumed.
+    pair: Option<KeyPair>,
+    pool: Arc<KeyPool>,
+}
+
+impl Lent {
+    /// The public half, for the responder's `Hello`.
+    pub fn public(&self) -> [u8; SHARE_LEN] {
+        self.pair.as_ref().expect("a Lent holds its pair until consumed").public
+    }
+
+    /// Spends the pair on this connection's agreement: it does not go back, and the pool may
+    /// refill in its place.
+    pub fn consume(mut self) -> KeyPair {
+        let pair = self.pair.take().expect("a Lent holds its pair until consumed");
+        self.pool.inner().lent -= 1;
+        pair
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(pair) = self.pair.take() {
+            let mut inner = self.pool.inner();
+            inner.lent -= 1;
+            inner.pairs.push(pair);
+        }
+    }
+}
+
+impl std::fmt::Debug for Lent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lent").finish_non_exhaustive()
     }
 }
 
 impl KeyPool {
     /// An empty pool; workers fill it while idle.
     pub fn new() -> KeyPool {
-        KeyPool { inner: Mutex::new(Inner { pairs: Vec::with_capacity(KEY_POOL), filling: 0 }) }
+        KeyPool { inner: Mutex::new(Inner { pairs: Vec::with_capacity(KEY_POOL), filling: 0, lent: 0 }) }
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -91,6 +143,14 @@ impl KeyPool {
     /// A ready pair, if there is one. The caller must use it for at most one agreement.
     pub fn take(&self) -> Option<KeyPair> {
         self.inner().pairs.pop()
+    }
+
+    /// Lends a ready pair, if there is one, until the returned [`Lent`] is consumed or dropped.
+    pub fn lend(self: &Arc<Self>) -> Option<Lent> {
+        let mut inner = self.inner();
+        let pair = inner.pairs.pop()?;
+        inner.lent += 1;
+        Some(Lent { pair: Some(pair), pool: self.clone() })
     }
 
     /// Pairs ready now.
@@ -143,6 +203,30 @@ mod tests {
         assert!(!pool.refill_one(&rng).unwrap(), "a full pool does no work");
         assert!(pool.take().is_some());
         assert!(pool.wants(), "a taken pair is refilled");
+    }
+
+    /// Borrowing every pair and giving them all back (what a flood of peers without the key
+    /// does) leaves the pool full and never asks for a refill; a consumed pair is refilled.
+    #[test]
+    fn lent_pairs_come_back_and_are_never_refilled_while_out() {
+        let pool = Arc::new(KeyPool::new());
+        let rng = SystemRandom::new();
+        while pool.refill_one(&rng).unwrap() {}
+        let lent: Vec<Lent> = std::iter::from_fn(|| pool.lend()).collect();
+        assert_eq!(lent.len(), KEY_POOL);
+        assert!(pool.is_empty());
+        assert!(!pool.wants(), "pairs out on loan are not refilled");
+        assert!(!pool.refill_one(&rng).unwrap());
+        let publics: Vec<_> = lent.iter().map(Lent::public).collect();
+        drop(lent);
+        assert_eq!(pool.len(), KEY_POOL, "dropped loans go back");
+        assert!(!pool.wants());
+        let l = pool.lend().unwrap();
+        assert!(publics.contains(&l.public()));
+        let pair = l.consume();
+        assert_eq!(public_key(&pair.private).unwrap(), pair.public);
+        assert_eq!(pool.len(), KEY_POOL - 1);
+        assert!(pool.wants(), "a consumed loan is refilled");
     }
 
     #[test]

@@ -31,8 +31,10 @@ pub use keypool::KeyPool;
 pub use record::NativeTransport;
 pub use schedule::PeerVerified;
 
-/// The protocol version this implementation speaks (byte 4 of every `Hello`).
-pub const VERSION: u8 = 1;
+/// The protocol version this implementation speaks (byte 4 of every `Hello`). Version 2 added
+/// the flags byte and the responder's optional early share to `Hello`; a version 1 peer is
+/// refused with [`HandshakeError::BadVersion`].
+pub const VERSION: u8 = 2;
 
 /// Largest plaintext in one record: 16 KiB, like TLS. Large enough that the per-record cost
 /// (3-byte header + 16-byte tag = 0.12 % overhead, one AEAD call) vanishes in bulk transfers,
@@ -143,13 +145,20 @@ pub mod fuzzing {
     use super::super::{Handshake, Pfs, Role, SessionConfig, Transport};
     use crate::key::PreSharedKey;
 
-    /// A fresh native handshake with the key file contents `b"fuzz"` and the system RNG.
-    pub fn handshake(role: Role, pfs: Pfs) -> Box<dyn Handshake> {
+    /// A fresh native handshake with the key file contents `b"fuzz"` and the system RNG;
+    /// `pooled`: with a key pool holding one ready pair (a responder then sends its public key
+    /// in its Hello).
+    pub fn handshake(role: Role, pfs: Pfs, pooled: bool) -> Box<dyn Handshake> {
+        let keys = pooled.then(|| {
+            let pool = Arc::new(super::KeyPool::new());
+            pool.refill_one(&ring::rand::SystemRandom::new()).expect("system RNG works");
+            pool
+        });
         let cfg = SessionConfig {
             role,
             pfs,
             key: Arc::new(PreSharedKey::from_file_bytes(b"fuzz")),
-            keys: None,
+            keys,
         };
         super::start(&cfg, &ring::rand::SystemRandom::new()).expect("system RNG works")
     }
@@ -157,8 +166,8 @@ pub mod fuzzing {
     /// Runs a whole `-f` handshake in memory (no X25519, so the record fuzzer spends its time
     /// on records) and returns (initiator, responder) transports.
     pub fn transport_pair() -> (Box<dyn Transport>, Box<dyn Transport>) {
-        let mut i = handshake(Role::Initiator, Pfs::Disabled);
-        let mut r = handshake(Role::Responder, Pfs::Disabled);
+        let mut i = handshake(Role::Initiator, Pfs::Disabled, false);
+        let mut r = handshake(Role::Responder, Pfs::Disabled, false);
         for _ in 0..4 {
             let mut buf = Vec::new();
             i.write_to(&mut buf);

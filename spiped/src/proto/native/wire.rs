@@ -12,8 +12,12 @@ use super::{MAX_PLAINTEXT, RECORD_HEADER_LEN, VERSION};
 /// a mismatch almost certainly means "the other end runs `--protocol spiped1`".
 pub const MAGIC: [u8; 4] = *b"spNP";
 
-/// Length of a `Hello`: magic (4) || version (1) || role (1) || nonce (32).
-pub const HELLO_LEN: usize = 38;
+/// Length of a `Hello` without a share: magic (4) || version (1) || role (1) || flags (1) ||
+/// nonce (32). An initiator's `Hello` is always this long.
+pub const HELLO_LEN: usize = 39;
+
+/// Length of a `Hello` that carries an X25519 public key after the nonce (a responder's only).
+pub const MAX_HELLO_LEN: usize = HELLO_LEN + SHARE_LEN;
 
 /// Length of a nonce.
 pub const NONCE_LEN: usize = 32;
@@ -33,7 +37,8 @@ pub const MSG_INIT_KEY_SHARE: u8 = 0x10;
 /// Frame type of the responder's key share.
 pub const MSG_RESP_KEY_SHARE: u8 = 0x11;
 
-/// `flags` bit: an X25519 public key follows. All other bits are reserved and must be zero.
+/// `flags` bit (of a key share or a responder's `Hello`): an X25519 public key follows. All
+/// other bits are reserved and must be zero.
 pub const FLAG_X25519: u8 = 0x01;
 
 /// Most suite identifiers an initiator may offer. Eight leaves room for future suites while
@@ -41,12 +46,13 @@ pub const FLAG_X25519: u8 = 0x01;
 pub const MAX_SUITES: usize = 8;
 
 /// Largest key-share body: flags (1) + count (1) + 8 suites + share (32) + MAC (32) = 74 bytes.
-/// With the 3-byte frame header and the 38-byte `Hello`, a handshake buffers at most 77 bytes of
-/// peer input at a time.
+/// With the 3-byte frame header, 77 bytes: more than the longest `Hello` (71), so a handshake
+/// buffers at most 77 bytes of peer input at a time.
 pub const MAX_KEY_SHARE_BODY: usize = 2 + MAX_SUITES + SHARE_LEN + MAC_LEN;
 
 /// Largest handshake message we ever buffer.
 pub const MAX_HANDSHAKE_MSG: usize = FRAME_HEADER_LEN + MAX_KEY_SHARE_BODY;
+const _: () = assert!(MAX_HELLO_LEN <= MAX_HANDSHAKE_MSG);
 
 /// Record type: application data, 1 ..= 16384 plaintext bytes.
 pub const RECORD_DATA: u8 = 0x01;
@@ -59,7 +65,9 @@ mod field {
     pub const MAGIC: Range<usize> = 0..4;
     pub const VERSION: usize = 4;
     pub const ROLE: usize = 5;
-    pub const NONCE: Range<usize> = 6..38;
+    pub const FLAGS: usize = 6;
+    pub const NONCE: Range<usize> = 7..39;
+    pub const SHARE: Range<usize> = 39..71;
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -76,35 +84,76 @@ pub struct HelloRepr {
     pub role: Role,
     /// The sender's fresh nonce.
     pub nonce: [u8; NONCE_LEN],
+    /// A responder's X25519 public key, sent early (version 2); never an initiator's.
+    pub share: Option<[u8; SHARE_LEN]>,
 }
 
 impl HelloRepr {
-    /// Parses a `Hello`: magic, then version, then role. Fails with [`HandshakeError::BadMagic`]
-    /// for a peer that is not speaking the native protocol, [`HandshakeError::BadVersion`] for a
-    /// native peer of another version.
-    pub fn parse(bytes: &[u8; HELLO_LEN]) -> Result<HelloRepr, HandshakeError> {
-        if bytes[field::MAGIC] != MAGIC {
+    /// Checks the fixed part of a `Hello` (its first [`HELLO_LEN`] bytes, or fewer: only what is
+    /// there is checked) and returns the whole message's length. Magic first, then version, then
+    /// role, then flags: a spiped 1.x peer (32 random bytes, then a 32-byte MAC) fails with
+    /// [`HandshakeError::BadMagic`], a native peer of another version with
+    /// [`HandshakeError::BadVersion`], however the rest is laid out.
+    pub fn len(head: &[u8]) -> Result<usize, HandshakeError> {
+        if let Some(magic) = head.get(field::MAGIC) {
+            if magic != MAGIC {
+                return Err(HandshakeError::BadMagic);
+            }
+        } else if !MAGIC.starts_with(head) {
             return Err(HandshakeError::BadMagic);
         }
-        if bytes[field::VERSION] != VERSION {
-            return Err(HandshakeError::BadVersion(bytes[field::VERSION], VERSION));
+        if let Some(&v) = head.get(field::VERSION) {
+            if v != VERSION {
+                return Err(HandshakeError::BadVersion(v, VERSION));
+            }
         }
-        let role = match bytes[field::ROLE] {
-            0x01 => Role::Initiator,
-            0x02 => Role::Responder,
-            _ => return Err(HandshakeError::Malformed("unknown role byte in Hello")),
+        let role = match head.get(field::ROLE) {
+            None => return Ok(HELLO_LEN),
+            Some(&b) => parse_role(b)?,
         };
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&bytes[field::NONCE]);
-        Ok(HelloRepr { role, nonce })
+        let Some(&flags) = head.get(field::FLAGS) else { return Ok(HELLO_LEN) };
+        let has_share = parse_flags(flags, "reserved flag bits set in Hello")?;
+        match (has_share, role) {
+            (false, _) => Ok(HELLO_LEN),
+            (true, Role::Responder) => Ok(MAX_HELLO_LEN),
+            (true, Role::Initiator) => Err(HandshakeError::Malformed("initiator Hello carries an X25519 share")),
+        }
     }
 
-    /// Writes all 38 bytes of the `Hello`.
-    pub fn emit(&self, out: &mut [u8; HELLO_LEN]) {
-        out[field::MAGIC].copy_from_slice(&MAGIC);
-        out[field::VERSION] = VERSION;
-        out[field::ROLE] = role_byte(self.role);
-        out[field::NONCE].copy_from_slice(&self.nonce);
+    /// Parses a whole `Hello` (exactly [`HelloRepr::len`] bytes).
+    pub fn parse(bytes: &[u8]) -> Result<HelloRepr, HandshakeError> {
+        if bytes.len() < HELLO_LEN || bytes.len() != Self::len(bytes)? {
+            return Err(HandshakeError::Malformed("Hello of the wrong length"));
+        }
+        let role = parse_role(bytes[field::ROLE])?;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&bytes[field::NONCE]);
+        let share = bytes.get(field::SHARE).map(|s| {
+            let mut share = [0u8; SHARE_LEN];
+            share.copy_from_slice(s);
+            share
+        });
+        Ok(HelloRepr { role, nonce, share })
+    }
+
+    /// Appends the whole `Hello` ([`HELLO_LEN`] bytes, or [`MAX_HELLO_LEN`] with a share).
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&MAGIC);
+        out.push(VERSION);
+        out.push(role_byte(self.role));
+        out.push(if self.share.is_some() { FLAG_X25519 } else { 0 });
+        out.extend_from_slice(&self.nonce);
+        if let Some(share) = &self.share {
+            out.extend_from_slice(share);
+        }
+    }
+}
+
+fn parse_role(b: u8) -> Result<Role, HandshakeError> {
+    match b {
+        0x01 => Ok(Role::Initiator),
+        0x02 => Ok(Role::Responder),
+        _ => Err(HandshakeError::Malformed("unknown role byte in Hello")),
     }
 }
 
@@ -129,11 +178,9 @@ pub fn frame_len(header: &[u8], expected_type: u8) -> Result<usize, HandshakeErr
     Ok(FRAME_HEADER_LEN + len)
 }
 
-fn parse_flags(flags: u8) -> Result<bool, HandshakeError> {
+fn parse_flags(flags: u8, reserved: &'static str) -> Result<bool, HandshakeError> {
     if flags & !FLAG_X25519 != 0 {
-        return Err(HandshakeError::Malformed(
-            "reserved flag bits set in key share",
-        ));
+        return Err(HandshakeError::Malformed(reserved));
     }
     Ok(flags & FLAG_X25519 != 0)
 }
@@ -154,7 +201,7 @@ fn key_share_body(frame: &[u8], ty: u8) -> Result<(bool, &[u8]), HandshakeError>
     let (&flags, rest) = frame[FRAME_HEADER_LEN..]
         .split_first()
         .ok_or(HandshakeError::Malformed("empty key share"))?;
-    Ok((parse_flags(flags)?, rest))
+    Ok((parse_flags(flags, "reserved flag bits set in key share")?, rest))
 }
 
 /// The tail of a key share, `[X25519 public (32)] || MAC (32)`, which must be all of `rest`.
@@ -302,43 +349,59 @@ pub fn emit_record_header(kind: RecordKind, out: &mut [u8; RECORD_HEADER_LEN]) {
 mod tests {
     use super::*;
 
-    /// A Hello round-trips, and emitting over garbage writes every byte.
+    /// A Hello round-trips with and without a share; its length is told by its fixed part.
     #[test]
-    fn hello_round_trip_over_garbage() {
-        let repr = HelloRepr {
-            role: Role::Responder,
-            nonce: [7; 32],
-        };
-        let mut buf = [0xAA; HELLO_LEN];
-        repr.emit(&mut buf);
-        assert_eq!(&buf[..6], b"spNP\x01\x02");
-        assert_eq!(HelloRepr::parse(&buf).unwrap(), repr);
+    fn hello_round_trip() {
+        for share in [None, Some([9u8; 32])] {
+            let repr = HelloRepr { role: Role::Responder, nonce: [7; 32], share };
+            let mut buf = vec![];
+            repr.emit(&mut buf);
+            assert_eq!(&buf[..7], &[b's', b'p', b'N', b'P', VERSION, 0x02, u8::from(share.is_some())]);
+            assert_eq!(buf.len(), if share.is_some() { MAX_HELLO_LEN } else { HELLO_LEN });
+            assert_eq!(HelloRepr::len(&buf[..HELLO_LEN]), Ok(buf.len()));
+            assert_eq!(HelloRepr::parse(&buf).unwrap(), repr);
+        }
     }
 
-    /// Magic is checked before version, version before role: a spiped 1.x nonce reads as
-    /// BadMagic, a future version as BadVersion, a bad role byte as Malformed.
+    /// Magic is checked before version, version before role, role before flags, and each as
+    /// soon as its byte is there: a spiped 1.x nonce reads as BadMagic, a future version as
+    /// BadVersion, a bad role byte, reserved flags or an initiator's share as Malformed.
     #[test]
     fn hello_rejections_in_order() {
-        let mut buf = [0u8; HELLO_LEN];
-        HelloRepr {
-            role: Role::Initiator,
-            nonce: [1; 32],
-        }
-        .emit(&mut buf);
-        let mut b = buf;
+        let mut buf = vec![];
+        HelloRepr { role: Role::Initiator, nonce: [1; 32], share: None }.emit(&mut buf);
+        let mut b = buf.clone();
         b[0] ^= 1;
         b[4] = 9;
         assert_eq!(HelloRepr::parse(&b), Err(HandshakeError::BadMagic));
-        let mut b = buf;
-        b[4] = 2;
+        assert_eq!(HelloRepr::len(&b[..1]), Err(HandshakeError::BadMagic));
+        assert_eq!(HelloRepr::len(b"G"), Err(HandshakeError::BadMagic), "HTTP fails at its first byte");
+        let mut b = buf.clone();
+        b[4] = 1;
         b[5] = 7;
-        assert_eq!(HelloRepr::parse(&b), Err(HandshakeError::BadVersion(2, 1)));
-        let mut b = buf;
+        assert_eq!(HelloRepr::parse(&b), Err(HandshakeError::BadVersion(1, VERSION)));
+        assert_eq!(HelloRepr::len(&b[..5]), Err(HandshakeError::BadVersion(1, VERSION)));
+        let mut b = buf.clone();
         b[5] = 0;
-        assert!(matches!(
-            HelloRepr::parse(&b),
-            Err(HandshakeError::Malformed(_))
-        ));
+        assert!(matches!(HelloRepr::parse(&b), Err(HandshakeError::Malformed(_))));
+        let mut b = buf.clone();
+        b[6] = 0x02;
+        assert!(matches!(HelloRepr::parse(&b), Err(HandshakeError::Malformed(_))));
+        let mut b = buf.clone();
+        b[6] = FLAG_X25519;
+        assert_eq!(HelloRepr::len(&b), Err(HandshakeError::Malformed("initiator Hello carries an X25519 share")));
+        b.extend_from_slice(&[5; 32]);
+        assert!(HelloRepr::parse(&b).is_err());
+        // A responder's Hello whose flag and length disagree.
+        let mut r = vec![];
+        HelloRepr { role: Role::Responder, nonce: [1; 32], share: Some([5; 32]) }.emit(&mut r);
+        assert!(HelloRepr::parse(&r[..HELLO_LEN]).is_err());
+        r[6] = 0;
+        assert!(HelloRepr::parse(&r).is_err());
+        for cut in 0..HELLO_LEN {
+            assert!(HelloRepr::parse(&buf[..cut]).is_err());
+            assert_eq!(HelloRepr::len(&buf[..cut]), Ok(HELLO_LEN), "a clean prefix asks for the rest");
+        }
     }
 
     /// Both key shares round-trip with and without an X25519 share, and their lengths are exact.
