@@ -226,21 +226,24 @@ for run in $(seq "$RUNS"); do
 done
 
 # ---- connection rate ----------------------------------------------------------------------
+# Runs are interleaved across paths (run 1 of every path, then run 2, ...), as for the stream,
+# so a slow period of the machine lands on every path alike instead of on one path's five runs.
 echo "== sequential connection rate, $CONN_SECS s x $RUNS run(s) per path" >&2
 spawn echo python3 "$HERE/echo.py" "$P_ECHO"
 ECHO_PID=$LAST_PID
 RUN_PIDS=()   # the echo server outlives the per-path stops
 wait_port "$P_ECHO"
-for path in "${PATHS[@]}"; do
-  start_path "$path" "$P_ECHO"
-  for run in $(seq "$RUNS"); do
+for run in $(seq "$RUNS"); do
+  for path in "${PATHS[@]}"; do
+    start_path "$path" "$P_ECHO"
+    python3 "$HERE/connrate.py" "$ENTRY" 0.3 >/dev/null   # warm up (threads, buffers, key pool)
     wait_idle
     out=$(python3 "$HERE/connrate.py" "$ENTRY" "$CONN_SECS")
     rate=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["rate"] if d["failed"]==0 else "null")' "$out")
     echo "   $path run $run: $out$([ "$BUSY" = true ] && echo ' (busy)')" >&2
     record "$path" conns "$rate" "$BUSY"
+    stop_path
   done
-  stop_path
 done
 
 # ---- memory per idle connection pair ------------------------------------------------------

@@ -56,10 +56,10 @@ pub const BUF_POOL_MAX: usize = 32;
 /// bytes (spiped1: 288); this bounds a broken core rather than a peer.
 pub const HANDSHAKE_BUF: usize = 4 * 1024;
 
-/// X25519 key pairs a daemon keeps computed ahead of need (`proto::native::keypool`). Workers
-/// refill it one pair at a time when they are about to block, and only what handshakes spent
-/// (a pair a responder borrowed for its Hello counts as present), so an idle daemon does no
-/// work. 16 covers a burst of 16 handshakes before the first refill;
+/// X25519 key pairs a daemon keeps computed ahead of need (`proto::native::keypool`). One
+/// background thread at idle priority refills it one pair at a time, and only what handshakes
+/// spent (a pair a responder borrowed for its Hello counts as present), so an idle daemon does
+/// no work. 16 covers a burst of 16 handshakes before the first refill;
 /// each pair is about 100 bytes (a private scalar, its public key and ring's bookkeeping), so
 /// under 2 KiB per daemon.
 pub const KEY_POOL: usize = 16;

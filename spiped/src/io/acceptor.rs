@@ -180,6 +180,24 @@ pub fn serve(listener: Listener, mut signals: Signals, shared: Arc<Shared>, cfg:
         })?;
     }
 
+    if let Some(keys) = shared.keys.clone() {
+        std::thread::Builder::new().name("spiped-keys".into()).spawn(move || {
+            // SCHED_IDLE: the filler runs only on CPU time nothing else wants, so it never
+            // delays a connection (keypool module docs). Without it, still correct.
+            use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+            let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+            if let Err(e) = thread_priority::set_thread_priority_and_policy(
+                thread_priority::thread_native_id(),
+                ThreadPriority::Min,
+                idle,
+            ) {
+                tracing::debug!("key pool filler keeps its normal priority: {e:?}");
+            }
+            let e = keys.fill(&ring::rand::SystemRandom::new());
+            tracing::warn!("key pool filler stopped: {e}; handshakes compute their own key pairs");
+        })?;
+    }
+
     if let (Some(period), Address::Host { .. }) = (cfg.reresolve, &cfg.target) {
         let shared = shared.clone();
         let target = cfg.target.clone();

@@ -47,7 +47,8 @@ pub struct Shared {
     pub start_handshake: HandshakeFactory,
     /// Connections accepted and not yet closed (the `-n` count).
     pub active: AtomicUsize,
-    /// X25519 key pairs the workers compute while idle ([`Shared::with_key_pool`]).
+    /// X25519 key pairs computed ahead of need by the acceptor's filler thread
+    /// ([`Shared::with_key_pool`]).
     pub keys: Option<Arc<KeyPool>>,
     targets: Mutex<Arc<[Target]>>,
     next_id: AtomicU64,
@@ -81,8 +82,9 @@ impl Shared {
         }
     }
 
-    /// Gives the workers a pool of X25519 key pairs to fill while idle, if this configuration
-    /// does the native protocol's key exchange (a daemon; `spipe` has no idle time to use).
+    /// Gives the handshakes a pool of X25519 key pairs (filled by a thread that
+    /// `acceptor::serve` starts), if this configuration does the native protocol's key
+    /// exchange (a daemon; `spipe` makes one connection and has no idle time to use).
     pub fn with_key_pool(mut self) -> Shared {
         if self.settings.protocol == ProtocolKind::Native && self.settings.pfs != Pfs::Disabled {
             self.keys = Some(Arc::new(KeyPool::new()));

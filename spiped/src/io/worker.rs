@@ -60,8 +60,6 @@ pub struct Worker {
     hosts_acceptor: bool,
     /// Events on reserved tokens from the last turn, for the acceptor.
     foreign: Vec<Token>,
-    /// Refilling the key pool failed once: this worker no longer tries.
-    refill_failed: bool,
 }
 
 impl std::fmt::Debug for Worker {
@@ -96,7 +94,6 @@ impl Worker {
             load: None,
             hosts_acceptor: false,
             foreign: Vec::new(),
-            refill_failed: false,
         })
     }
 
@@ -263,29 +260,11 @@ impl Worker {
         } else {
             next.map(|d| d.saturating_duration_since(now))
         };
-        // About to block and the key pool is short: look for events without waiting, and if
-        // there are none, compute one pair (about 27 µs) and come back. Only pairs that
-        // handshakes took are refilled, so an idle daemon soon does nothing here.
-        let refill = timeout != Some(Duration::ZERO)
-            && !self.refill_failed
-            && self.shared.keys.as_ref().is_some_and(|k| k.wants());
-        let timeout = if refill { Some(Duration::ZERO) } else { timeout };
         self.foreign.clear();
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
-        }
-        if refill && self.events.is_empty() {
-            if let Some(keys) = &self.shared.keys {
-                if let Err(e) = keys.refill_one(&self.rng) {
-                    // Handshakes draw from the same generator and report its failure per
-                    // connection; this worker stops refilling (no retry loop) and its
-                    // handshakes compute their own pairs.
-                    tracing::warn!("key pool refill failed, this worker stops refilling: {e}");
-                    self.refill_failed = true;
-                }
-            }
         }
         let now = Instant::now();
         let mut woken = false;
@@ -458,13 +437,13 @@ mod tests {
         assert!(got == data, "echoed bytes differ");
     }
 
-    /// An idle worker fills the key pool, one pair per turn without blocking, and stops when it
-    /// is full; `-f` and `spipe` configurations have no pool.
+    /// Only a daemon that does the native key exchange gets a key pool (`-f` and `spipe`
+    /// configurations have none).
     #[test]
-    fn idle_worker_fills_the_key_pool_and_no_further() {
+    fn key_pool_only_where_it_is_used() {
         let target: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let settings = |pfs| ConnSettings {
-            protocol: ProtocolKind::Native,
+        let settings = |pfs, protocol| ConnSettings {
+            protocol,
             pfs,
             keepalive: true,
             timeout: Duration::from_secs(5),
@@ -474,18 +453,12 @@ mod tests {
         };
         let targets = || vec![crate::addr::Target::Inet(target)];
         let key = || PreSharedKey::from_file_bytes(b"");
-        assert!(Shared::new(settings(Pfs::Disabled), key(), targets(), None).with_key_pool().keys.is_none());
-        assert!(Shared::new(settings(Pfs::Preferred), key(), targets(), None).keys.is_none());
-        let shared = Arc::new(Shared::new(settings(Pfs::Preferred), key(), targets(), None).with_key_pool());
-        let keys = shared.keys.clone().unwrap();
-        let mut w = Worker::new(Mode::Decrypt, shared, None).unwrap();
-        for turn in 1..=crate::limits::KEY_POOL {
-            // With no timer and no event, each of these turns would block forever if the worker
-            // did not refill instead.
-            w.turn().unwrap();
-            assert_eq!(keys.len(), turn);
-        }
-        assert!(!keys.wants());
+        let pool = |pfs, protocol| Shared::new(settings(pfs, protocol), key(), targets(), None).with_key_pool().keys;
+        assert!(pool(Pfs::Disabled, ProtocolKind::Native).is_none());
+        assert!(pool(Pfs::Preferred, ProtocolKind::Spiped1).is_none());
+        assert!(pool(Pfs::Preferred, ProtocolKind::Native).is_some());
+        assert!(pool(Pfs::Required, ProtocolKind::Native).is_some());
+        assert!(Shared::new(settings(Pfs::Preferred, ProtocolKind::Native), key(), targets(), None).keys.is_none());
     }
 
     /// A -d worker drops a peer that never completes the handshake after the -o timeout.

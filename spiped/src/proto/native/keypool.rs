@@ -1,11 +1,16 @@
 //! X25519 key pairs computed ahead of need.
 //!
 //! The scalar multiplication that turns a fresh private key into its public key costs about
-//! 27 µs here, and the responder must do it between the initiator's `KeyShare_I` and its own
-//! `KeyShare_R`, where the initiator is waiting. A [`KeyPool`] moves that work to a moment the
-//! worker has nothing else to do: its event loop calls [`KeyPool::refill_one`] before it would
-//! block, one pair at a time, and a handshake [`KeyPool::take`]s a finished pair instead of
-//! computing one.
+//! 27 µs here. A [`KeyPool`] moves that work off the connections: one background thread per
+//! daemon ([`KeyPool::fill`], started by the acceptor at the lowest CPU priority) sleeps until
+//! the pool is short, computes one pair at a time, and a handshake [`KeyPool::take`]s a finished
+//! pair instead of computing one. Because the filler runs at idle priority, it uses only CPU
+//! time nothing else wants: on a loaded machine the pool drains and handshakes compute their
+//! own pairs, exactly as without a pool.
+//!
+//! (Until 2026-12-06 the workers refilled the pool themselves when about to block. That put a
+//! 27-40 µs computation in the gaps of the very connection that had spent the pair, between two
+//! of its messages, and measurably delayed it; a separate idle-priority thread does not.)
 //!
 //! The responder also [`KeyPool::lend`]s a pair when it starts, to put the public key in its
 //! `Hello` (protocol version 2, docs/PROTOCOL.md): the initiator can then compute its agreement
@@ -19,19 +24,16 @@
 //! Lent pairs count as present when the pool decides whether it is short, so the rule of no
 //! X25519 for a peer that has not proven the key holds for the refills too: a flood of peers
 //! without the key can borrow every pair (then later handshakes send no share in `Hello` and
-//! compute theirs after MAC_I, as in version 1), but it never makes a worker compute one, not
-//! even later when idle.
+//! compute theirs after MAC_I, as in version 1), but it never makes the filler compute one, not
+//! even later.
 //!
 //! What it does not change:
 //! - a pooled pair is an ordinary ephemeral X25519 key, used for one agreement and consumed by
 //!   it (ring's `EphemeralPrivateKey` cannot be used twice);
 //! - forward secrecy: an unused pooled private key belongs to no session yet; once used it is
 //!   gone with the agreement, exactly like one drawn on demand.
-//!
-//! With an empty pool (a burst longer than [`KEY_POOL`], or a worker that was never idle) the
-//! handshake computes its pair on demand, as it would without a pool.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use ring::agreement::{EphemeralPrivateKey, X25519};
 use ring::rand::SecureRandom;
@@ -68,26 +70,27 @@ pub(crate) fn public_key(private: &EphemeralPrivateKey) -> Result<[u8; SHARE_LEN
     public.as_ref().try_into().map_err(|_| HandshakeError::Rng)
 }
 
-/// Up to [`KEY_POOL`] ready key pairs, shared by a daemon's workers.
+/// Up to [`KEY_POOL`] ready key pairs, shared by a daemon's workers and filled by one thread.
 #[derive(Debug, Default)]
 pub struct KeyPool {
     inner: Mutex<Inner>,
+    /// Signalled when a pair is spent, so the filler wakes.
+    spent: Condvar,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     pairs: Vec<KeyPair>,
-    /// Pairs being computed right now (outside the lock) by some worker: counted against
-    /// [`KEY_POOL`] so two idle workers never both compute the last missing pair.
-    filling: usize,
     /// Pairs lent to responders that have not yet used or returned them.
     lent: usize,
+    /// Pairs computed so far (tests and logs).
+    made: u64,
 }
 
 impl Inner {
-    /// Below [`KEY_POOL`], counting pairs being computed and pairs lent.
+    /// Below [`KEY_POOL`], counting pairs lent.
     fn short(&self) -> bool {
-        self.pairs.len() + self.filling + self.lent < KEY_POOL
+        self.pairs.len() + self.lent < KEY_POOL
     }
 }
 
@@ -109,6 +112,7 @@ impl Lent {
     pub fn consume(mut self) -> KeyPair {
         let pair = self.pair.take().expect("a Lent holds its pair until consumed");
         self.pool.inner().lent -= 1;
+        self.pool.spent.notify_one();
         pair
     }
 }
@@ -132,7 +136,10 @@ impl std::fmt::Debug for Lent {
 impl KeyPool {
     /// An empty pool; workers fill it while idle.
     pub fn new() -> KeyPool {
-        KeyPool { inner: Mutex::new(Inner { pairs: Vec::with_capacity(KEY_POOL), filling: 0, lent: 0 }) }
+        KeyPool {
+            inner: Mutex::new(Inner { pairs: Vec::with_capacity(KEY_POOL), lent: 0, made: 0 }),
+            spent: Condvar::new(),
+        }
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -142,7 +149,11 @@ impl KeyPool {
 
     /// A ready pair, if there is one. The caller must use it for at most one agreement.
     pub fn take(&self) -> Option<KeyPair> {
-        self.inner().pairs.pop()
+        let pair = self.inner().pairs.pop();
+        if pair.is_some() {
+            self.spent.notify_one();
+        }
+        pair
     }
 
     /// Lends a ready pair, if there is one, until the returned [`Lent`] is consumed or dropped.
@@ -163,26 +174,50 @@ impl KeyPool {
         self.len() == 0
     }
 
-    /// True when the pool, counting pairs being computed, is below [`KEY_POOL`].
+    /// True when the pool, counting pairs lent, is below [`KEY_POOL`].
     pub fn wants(&self) -> bool {
         self.inner().short()
     }
 
-    /// Computes one pair if the pool wants one (outside the lock, so a handshake on another
-    /// worker can take a pair meanwhile). Returns whether it did the work.
+    /// Pairs computed since the pool was made.
+    pub fn made(&self) -> u64 {
+        self.inner().made
+    }
+
+    /// Computes one pair if the pool wants one. Returns whether it did the work. (One caller at
+    /// a time: the filler thread, or a test.)
     pub fn refill_one(&self, rng: &dyn SecureRandom) -> Result<bool, HandshakeError> {
-        {
-            let mut inner = self.inner();
-            if !inner.short() {
-                return Ok(false);
-            }
-            inner.filling += 1;
+        if !self.wants() {
+            return Ok(false);
         }
-        let pair = KeyPair::generate(rng);
-        let mut inner = self.inner();
-        inner.filling -= 1;
-        inner.pairs.push(pair?);
+        self.add(KeyPair::generate(rng)?);
         Ok(true)
+    }
+
+    fn add(&self, pair: KeyPair) {
+        let mut inner = self.inner();
+        inner.made += 1;
+        // Only the one filler adds pairs, and nothing else raises pairs + lent, so the pool
+        // is still short here.
+        inner.pairs.push(pair);
+    }
+
+    /// The filler thread's loop: sleeps until the pool is short, then computes one pair
+    /// outside the lock (a handshake can take a pair meanwhile). Returns only if the generator
+    /// fails; the caller logs it, and handshakes then compute their own pairs.
+    pub fn fill(&self, rng: &dyn SecureRandom) -> HandshakeError {
+        loop {
+            {
+                let mut inner = self.inner();
+                while !inner.short() {
+                    inner = self.spent.wait(inner).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            match KeyPair::generate(rng) {
+                Ok(pair) => self.add(pair),
+                Err(e) => return e,
+            }
+        }
     }
 }
 
@@ -190,6 +225,35 @@ impl KeyPool {
 mod tests {
     use super::*;
     use ring::rand::SystemRandom;
+
+    /// The filler fills the pool, then sleeps; it refills exactly what was spent (taken or
+    /// consumed), and never what is only lent.
+    #[test]
+    fn filler_refills_what_was_spent_and_nothing_lent() {
+        let pool = Arc::new(KeyPool::new());
+        let p = pool.clone();
+        std::thread::spawn(move || p.fill(&SystemRandom::new()));
+        let settle = |made: u64| {
+            let t0 = std::time::Instant::now();
+            while pool.made() < made || pool.len() + pool.inner().lent < KEY_POOL {
+                assert!(t0.elapsed() < std::time::Duration::from_secs(10), "filler stalled at {}", pool.made());
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        };
+        settle(KEY_POOL as u64);
+        assert!(pool.take().is_some() && pool.take().is_some());
+        settle(KEY_POOL as u64 + 2);
+        let lent: Vec<Lent> = std::iter::from_fn(|| pool.lend()).collect();
+        lent.into_iter().take(3).for_each(|l| {
+            l.consume();
+        });
+        settle(KEY_POOL as u64 + 5);
+        let lent: Vec<Lent> = std::iter::from_fn(|| pool.lend()).collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(pool.made(), KEY_POOL as u64 + 5, "lent pairs were refilled");
+        drop(lent);
+        assert_eq!(pool.len(), KEY_POOL);
+    }
 
     #[test]
     fn refills_up_to_the_limit_and_no_further() {
