@@ -83,7 +83,7 @@ struct Inner {
     pairs: Vec<KeyPair>,
     /// Pairs lent to responders that have not yet used or returned them.
     lent: usize,
-    /// Pairs computed so far (tests and logs).
+    /// Pairs computed so far (for tests).
     made: u64,
 }
 
@@ -134,7 +134,7 @@ impl std::fmt::Debug for Lent {
 }
 
 impl KeyPool {
-    /// An empty pool; workers fill it while idle.
+    /// An empty pool; the filler thread (`fill`) fills it.
     pub fn new() -> KeyPool {
         KeyPool {
             inner: Mutex::new(Inner { pairs: Vec::with_capacity(KEY_POOL), lent: 0, made: 0 }),
