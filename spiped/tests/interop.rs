@@ -805,28 +805,37 @@ bulk_tests! {
 // ---------------------------------------------------------------------------------------------
 // -g against -f
 
-/// Our `-d -g` refuses a real `-e -f` client, logs why, forwards nothing, and still serves a
-/// real PFS client afterwards.
-#[test]
-#[ignore = "needs Debian spiped: run by tests/run.sh"]
-fn our_d_g_refuses_real_e_f() {
-    let sc = Scratch::new("our-d-g");
+/// Our `-d` (started with `d_flags`) refuses a real `-e` started with `bad_flags` and, if
+/// `wrong_key`, another key: that client gets nothing back, our log names the reason (`log`),
+/// and the target is never contacted (we connect only after authentication). A real `-e` with
+/// the right key and no flags is then served by the same daemon.
+fn our_d_refuses_real_e(tag: &str, net: Net, d_flags: &[&str], wrong_key: bool, bad_flags: &[&str], log: &str) {
+    let sc = Scratch::new(tag);
     let key = sc.key("key");
-    let echo = Echo::start(&sc, Net::Tcp);
-    let dec = sc.addr(Net::Tcp, "dec");
-    let (enc_f, enc_pfs) = (sc.addr(Net::Tcp, "enc-f"), sc.addr(Net::Tcp, "enc-pfs"));
-    let mut d = our_spiped("-d", &dec, &echo.addr, &key, &["-g"], sc.path("our-d.log"));
-    let _ef = real_spiped("-e", &enc_f, &dec, &key, &["-f"], sc.path("real-e-f.log"));
-    let _ep = real_spiped("-e", &enc_pfs, &dec, &key, &[], sc.path("real-e.log"));
-    expect_nothing_back(&enc_f);
-    d.wait_log(LOG_PFS_REQUIRED, 1);
+    let bad_key = if wrong_key { sc.key("other") } else { key.clone() };
+    let echo = Echo::start(&sc, net);
+    let dec = sc.addr(net, "dec");
+    let (enc_bad, enc_good) = (sc.addr(net, "enc-bad"), sc.addr(net, "enc-good"));
+    let mut d = our_spiped("-d", &dec, &echo.addr, &key, d_flags, sc.path("our-d.log"));
+    let _bad = real_spiped("-e", &enc_bad, &dec, &bad_key, bad_flags, sc.path("real-e-bad.log"));
+    let _good = real_spiped("-e", &enc_good, &dec, &key, &[], sc.path("real-e-good.log"));
+    expect_nothing_back(&enc_bad);
+    d.wait_log(log, 1);
     assert_eq!(
         echo.connections.load(Ordering::Relaxed),
         0,
         "target contacted before authentication"
     );
-    socket_round_trip(&enc_pfs, &random_data(SMALL_LEN));
+    socket_round_trip(&enc_good, &random_data(SMALL_LEN));
     d.assert_running();
+}
+
+/// Our `-d -g` refuses a real `-e -f` client, logs why, forwards nothing, and still serves a
+/// real PFS client afterwards.
+#[test]
+#[ignore = "needs Debian spiped: run by tests/run.sh"]
+fn our_d_g_refuses_real_e_f() {
+    our_d_refuses_real_e("our-d-g", Net::Tcp, &["-g"], false, &["-f"], LOG_PFS_REQUIRED);
 }
 
 /// Our `-e -g` refuses a real `-d -f` server and logs why; the client gets nothing.
@@ -970,23 +979,7 @@ fn flipped_bit_rejected_by_our_e() {
 #[ignore = "needs Debian spiped: run by tests/run.sh"]
 fn wrong_key_rejected_by_our_d() {
     for net in [Net::Tcp, Net::Unix] {
-        let sc = Scratch::new(&format!("wrong-key-our-d-{net:?}"));
-        let (key, other) = (sc.key("key"), sc.key("other"));
-        let echo = Echo::start(&sc, net);
-        let dec = sc.addr(net, "dec");
-        let (enc_bad, enc_good) = (sc.addr(net, "enc-bad"), sc.addr(net, "enc-good"));
-        let mut d = our_spiped("-d", &dec, &echo.addr, &key, &[], sc.path("our-d.log"));
-        let _bad = real_spiped("-e", &enc_bad, &dec, &other, &[], sc.path("real-e-bad.log"));
-        let _good = real_spiped("-e", &enc_good, &dec, &key, &[], sc.path("real-e-good.log"));
-        expect_nothing_back(&enc_bad);
-        d.wait_log(LOG_BAD_KEY, 1);
-        assert_eq!(
-            echo.connections.load(Ordering::Relaxed),
-            0,
-            "target contacted before authentication"
-        );
-        socket_round_trip(&enc_good, &random_data(SMALL_LEN));
-        d.assert_running();
+        our_d_refuses_real_e(&format!("wrong-key-our-d-{net:?}"), net, &[], true, &[], LOG_BAD_KEY);
     }
 }
 
