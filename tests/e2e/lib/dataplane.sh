@@ -193,16 +193,19 @@ EOT
 }
 
 # dp_start: runs the balancer in lb$ID, moves its TAP into host$ID and gives it the host address.
+# The TAP exists as soon as the EAL probed it, but the balancer then sets its MAC and starts it
+# by name inside lb$ID; moving it before that makes the balancer fail ("No such device", seen
+# once in CI). The control socket is bound only after every port started, so wait for it first.
 dp_start() {
   ip netns exec "$NS_LB" "$DP_BIN" run --config "$CONFIG" >"$WORK/lb.log" 2>&1 &
   LB_PID=$!
-  wait_for 30 "the TAP dp0 of the balancer" ip -n "$NS_LB" link show dp0 || fail "balancer did not start"
+  wait_for 30 "the control socket (every port started)" test -S "$SOCK" || fail "balancer did not start"
+  kill -0 "$LB_PID" || fail "balancer exited"
+  ip -n "$NS_LB" link show dp0 >/dev/null || fail "no TAP dp0 in $NS_LB"
   ip -n "$NS_LB" link set dp0 netns "$NS_HOST"
   ip -n "$NS_HOST" addr add "$HOST_IP/24" dev dp0
   ip -n "$NS_HOST" link set dp0 up
   ip netns exec "$NS_HOST" sysctl -qw net.ipv6.conf.dp0.disable_ipv6=1
-  wait_for 20 "the control socket" test -S "$SOCK" || fail "no control socket"
-  kill -0 "$LB_PID" || fail "balancer exited"
 }
 
 # dp CMD...: the dataplane CLI against this test's instance.
