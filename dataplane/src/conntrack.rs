@@ -19,7 +19,8 @@
 //!   TCP packet without an entry is not inserted (Katran): it goes to the Maglev choice, which
 //!   is what keeps most connections alive when a load balancer restarts or ECMP reshuffles.
 //! - **States and idle timeouts** ([`Timeouts`]): `Syn` (until the client's first non-SYN
-//!   packet), `Established`, `Closing` (after a FIN or RST: short timeout, port reuse safe),
+//!   packet), `Established`, `Closing` (after a FIN or RST: short timeout, port reuse safe:
+//!   a SYN on a closing entry starts it over in `Syn`, and the pipeline schedules it afresh),
 //!   `Udp`. An entry idle longer than its state's timeout is dead: lookups ignore it, inserts
 //!   reuse it, [`ConnTable::expire`] frees it incrementally.
 //! - **Flood resistance**: when a bucket is full, a new flow may only replace an expired entry

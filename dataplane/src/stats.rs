@@ -114,6 +114,9 @@ pub struct LcoreCounters {
     pub conntrack_rehomed: Counter,
     /// Tracked flows whose backend left the config: re-pinned to the current Maglev choice.
     pub conntrack_backend_gone: Counter,
+    /// SYNs that found a closing entry (a client reusing its port): new flows, scheduled afresh
+    /// in the entry's slot.
+    pub conntrack_reused: Counter,
     /// New flows the full table refused (forwarded untracked by the Maglev choice).
     pub conntrack_full: Counter,
     /// Current number of live entries (a gauge, stored not added).
@@ -146,6 +149,7 @@ impl LcoreCounters {
             conntrack_expired: Counter::default(),
             conntrack_rehomed: Counter::default(),
             conntrack_backend_gone: Counter::default(),
+            conntrack_reused: Counter::default(),
             conntrack_full: Counter::default(),
             conntrack_entries: Counter::default(),
             snapshot_switches: Counter::default(),
@@ -567,6 +571,8 @@ pub struct ConntrackStats {
     pub rehomed: u64,
     /// Flows whose backend left the config, re-pinned to the Maglev choice.
     pub backend_gone: u64,
+    /// SYNs on a closing entry (client port reuse), scheduled as new flows.
+    pub reused: u64,
     /// New flows the full table refused (forwarded untracked).
     pub full: u64,
     /// Live entries now (all lcores).
@@ -709,6 +715,7 @@ impl StatsReport {
                 expired: sum(&|c| c.conntrack_expired.get()),
                 rehomed: sum(&|c| c.conntrack_rehomed.get()),
                 backend_gone: sum(&|c| c.conntrack_backend_gone.get()),
+                reused: sum(&|c| c.conntrack_reused.get()),
                 full: sum(&|c| c.conntrack_full.get()),
                 entries: sum(&|c| c.conntrack_entries.get()),
                 learned_dropped: sum(&|c| c.learned_dropped.get()),
@@ -807,6 +814,7 @@ impl StatsReport {
             ("conntrack_expired_total", "Idle flows expired.", "counter", c.expired),
             ("conntrack_rehomed_total", "Flows found again by backend identity after a reload moved the backend.", "counter", c.rehomed),
             ("conntrack_backend_gone_total", "Flows whose backend left the config, re-pinned to the Maglev choice.", "counter", c.backend_gone),
+            ("conntrack_reused_total", "SYNs on a closing entry (client port reuse), scheduled as new flows.", "counter", c.reused),
             ("conntrack_full_total", "New flows the full connection table refused (forwarded untracked).", "counter", c.full),
             ("conntrack_entries", "Live connection-table entries, all lcores.", "gauge", c.entries),
             ("learned_dropped_total", "Neighbor observations lost to a full learned queue.", "counter", c.learned_dropped),
@@ -865,8 +873,8 @@ impl StatsReport {
         let c = &self.conntrack;
         let _ = writeln!(
             o,
-            "conntrack: entries {} hits {} misses {} inserts {} evictions {} expired {} rehomed {} backend_gone {} full {} learned_dropped {}",
-            c.entries, c.hits, c.misses, c.inserts, c.evictions, c.expired, c.rehomed, c.backend_gone, c.full, c.learned_dropped
+            "conntrack: entries {} hits {} misses {} inserts {} evictions {} expired {} rehomed {} backend_gone {} reused {} full {} learned_dropped {}",
+            c.entries, c.hits, c.misses, c.inserts, c.evictions, c.expired, c.rehomed, c.backend_gone, c.reused, c.full, c.learned_dropped
         );
         let ctl = &self.control;
         let _ = writeln!(
@@ -977,6 +985,7 @@ mod tests {
         b.forwarded.add(1);
         a.conntrack_rehomed.add(4);
         b.conntrack_backend_gone.add(2);
+        a.conntrack_reused.add(5);
         a.conntrack_full.add(1);
         b.learned_dropped.add(3);
         a.time_exceeded_sent.add(6);
@@ -997,14 +1006,14 @@ mod tests {
         assert_eq!(r.verdicts.forwarded, 9);
         assert_eq!(r.verdicts.dropped, 3);
         assert_eq!(r.conntrack.entries, 150);
-        assert_eq!((r.conntrack.rehomed, r.conntrack.backend_gone, r.conntrack.full, r.conntrack.learned_dropped), (4, 2, 1, 3));
+        assert_eq!((r.conntrack.rehomed, r.conntrack.backend_gone, r.conntrack.reused, r.conntrack.full, r.conntrack.learned_dropped), (4, 2, 5, 1, 3));
         assert_eq!(r.verdicts.time_exceeded_sent, 6);
         let text = r.render_prometheus();
-        for want in ["time_exceeded_sent_total 6\n", "conntrack_rehomed_total 4\n", "conntrack_backend_gone_total 2\n", "conntrack_full_total 1\n", "learned_dropped_total 3\n"] {
+        for want in ["time_exceeded_sent_total 6\n", "conntrack_rehomed_total 4\n", "conntrack_backend_gone_total 2\n", "conntrack_reused_total 5\n", "conntrack_full_total 1\n", "learned_dropped_total 3\n"] {
             assert!(text.contains(want), "{want} missing in\n{text}");
         }
         let table = r.render_table();
-        assert!(table.contains("rehomed 4 backend_gone 2 full 1 learned_dropped 3"), "{table}");
+        assert!(table.contains("rehomed 4 backend_gone 2 reused 5 full 1 learned_dropped 3"), "{table}");
         assert_eq!(r.lcores.len(), 2);
         assert_eq!((r.lcores[0].lcore, r.lcores[0].rx_packets, r.lcores[0].dropped), (1, 10, 1));
         assert_eq!((r.lcores[1].lcore, r.lcores[1].rx_packets, r.lcores[1].dropped), (2, 5, 2));

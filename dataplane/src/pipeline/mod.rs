@@ -306,6 +306,11 @@ impl Ctx<'_> {
     /// reload moved it), else the Maglev choice; tracks a new flow when `track` says so.
     /// `update` carries the TCP flags when the packet belongs to the flow itself (not an ICMP
     /// error about it).
+    ///
+    /// A SYN (`track == Some(Syn)`) that finds a `Closing` entry opens a new connection on a
+    /// reused client port: it is scheduled like any new flow (the current Maglev choice, counted
+    /// in `new_flows` and `conntrack_reused`), not pinned to the closed connection's backend —
+    /// IPVS's `conn_reuse_mode` and Katran's "a SYN is always scheduled" give the same answer.
     pub fn choose_backend(&mut self, si: u16, key: &FlowKey, hash: u64, track: Option<State>, update: Option<Option<TcpSignal>>) -> Result<u16, DropReason> {
         let snap = self.snap;
         let svc = &snap.services[usize::from(si)];
@@ -314,7 +319,13 @@ impl Ctx<'_> {
             self.counters.conntrack_hits.inc();
             let idx = e.backend_index();
             let cached_ok = snap.backends.get(usize::from(idx)).is_some_and(|b| b.service == si && b.key == e.backend());
-            let bi = if cached_ok {
+            let bi = if track == Some(State::Syn) && e.state() == State::Closing {
+                let i = maglev(hash).ok_or(DropReason::NoBackend)?;
+                e.set_backend(snap.backends[usize::from(i)].key, i);
+                self.counters.conntrack_reused.inc();
+                self.acct.new_flow = true;
+                i
+            } else if cached_ok {
                 idx
             } else if let Some(i) = snap.find_backend(si, &e.backend()) {
                 e.set_backend(e.backend(), i);
