@@ -340,7 +340,17 @@ pub struct ConnTable {
     timeouts: TickTimeouts,
     live: usize,
     cursor: usize,
+    /// Time up to which [`ConnTable::expire_paced`] has examined its share of slots.
+    swept_to_ns: u64,
 }
+
+/// How long one full sweep of [`ConnTable::expire_paced`] over the table takes: every slot is
+/// examined once per second. Timeouts are whole seconds, and an expired entry is dead to
+/// lookups and free for inserts before it is swept, so this only bounds how long the `entries`
+/// gauge counts the dead. Unpaced, a fixed budget per lcore loop swept a 1 M-slot table several
+/// hundred times a second on an idle lcore (8 MiB of bucket lines each time), evicting the hot
+/// flows' lines between two packets.
+pub const EXPIRE_SWEEP_NS: u64 = 1_000_000_000;
 
 impl ConnTable {
     /// A table for at least `capacity` flows (rounded up to a power-of-two number of buckets of
@@ -365,6 +375,7 @@ impl ConnTable {
             timeouts: timeouts.into(),
             live: 0,
             cursor: 0,
+            swept_to_ns: 0,
         }
     }
 
@@ -488,6 +499,24 @@ impl ConnTable {
             v6: key.v6,
         };
         outcome
+    }
+
+    /// [`ConnTable::expire`] at the pace of one full sweep per [`EXPIRE_SWEEP_NS`]: examines the
+    /// slots due since the last call (at most `max`, and never more than one sweep's worth
+    /// after a long pause). Most calls of a busy-polling loop find nothing due and return at
+    /// once. Returns how many entries were freed.
+    pub fn expire_paced(&mut self, now_ns: u64, max: usize) -> usize {
+        let n = self.entries.len() as u128;
+        let behind = now_ns.saturating_sub(self.swept_to_ns).min(EXPIRE_SWEEP_NS);
+        let due = (u128::from(behind) * n / u128::from(EXPIRE_SWEEP_NS)) as usize;
+        let k = due.min(max);
+        if k == 0 {
+            return 0;
+        }
+        // Account exactly the time worth the slots examined: the remainder stays owed.
+        let worth = (k as u128 * u128::from(EXPIRE_SWEEP_NS)).div_ceil(n) as u64;
+        self.swept_to_ns = now_ns - behind + worth.min(behind);
+        self.expire(now_ns, k)
     }
 
     /// Frees expired entries, examining at most `budget` slots from where the last call
@@ -704,5 +733,51 @@ mod tests {
         assert_eq!(t.expire(10 * S, 3), 0);
         assert_eq!(t.expire(100 * S, 64), 5);
         assert!(t.is_empty());
+    }
+
+    /// `expire_paced` examines `capacity` slots per second of time passed, however often it is
+    /// called: a loop calling it every 100 ns examines nothing on most calls, and one full
+    /// sweep (every dead entry freed) takes one `EXPIRE_SWEEP_NS`. After a long pause it owes
+    /// one sweep at most, handed out `max` slots per call.
+    #[test]
+    fn paced_expiry_sweeps_once_per_period() {
+        let mut t = ConnTable::new(1024, Timeouts::default());
+        for i in 0..100 {
+            let k = key(i);
+            t.insert(&k, k.hash(), State::Syn, be(1), 0, 0);
+        }
+        let start = 10 * S; // the SYN entries died at 5 s
+        t.swept_to_ns = start;
+        let (mut freed, mut calls_with_work, mut now) = (0, 0, start);
+        let mut examined_by_half = 0;
+        while now < start + S {
+            now += 100;
+            let before = t.cursor;
+            freed += t.expire_paced(now, 64);
+            calls_with_work += usize::from(t.cursor != before);
+            if now == start + S / 2 {
+                examined_by_half = t.cursor;
+            }
+        }
+        assert_eq!(freed, 100, "one period sweeps the whole table");
+        assert!((500..=513).contains(&examined_by_half), "half the table in half a period: {examined_by_half}");
+        assert!(calls_with_work <= 1024, "{calls_with_work} of 10 M calls did any work");
+        // A pause of a minute owes one sweep, not sixty; `max` bounds each call.
+        for i in 0..100 {
+            let k = key(i);
+            t.insert(&k, k.hash(), State::Syn, be(1), 0, now);
+        }
+        let later = now + 60 * S;
+        let first = t.cursor;
+        t.expire_paced(later, 64);
+        assert_eq!(t.cursor, (first + 64) % 1024, "at most max slots per call");
+        let mut more = 64;
+        while t.expire_paced(later, 64) > 0 || t.cursor != first {
+            more += 64;
+            assert!(more <= 1024, "more than one sweep handed out after a pause");
+        }
+        assert_eq!((more, t.len()), (1024, 0));
+        t.expire_paced(later, 64);
+        assert_eq!(t.cursor, first, "nothing more is owed at the same instant");
     }
 }

@@ -12,20 +12,28 @@
 #   --passes N       send exactly N passes over the flows (N x FLOWS packets) instead of WINDOW s
 #   --capacity C     the forwarder's [conntrack] capacity (default 1048576)
 #   --print KEY      what to print: mpps (default) | first_pass_mpps | later_passes_mpps |
-#                    p50_us | p99_us (checked returns, or the anchor's stamped returns) |
-#                    rss_mib | hwm_mib | huge_mib (forwarder VmRSS peak seen / VmHWM /
-#                    HugetlbPages from /proc/PID/status, sampled every 0.5 s during the run) |
+#                    p50_us | p99_us | p999_us (checked returns, or the anchor's stamped returns) |
+#                    behind_schedule (packets a --rate run skipped: the generator was off its
+#                    CPU longer than one burst, see pktgen::engine::MAX_CATCH_UP) |
 #                    pool_mib (the forwarder's mbuf pool from its log: mbufs x 2368 B, hugepages) |
 #                    table_mib (conntrack table from --capacity: slots x 64 B, heap, so in RSS) |
+#                    with --sample also:
+#                    rss_mib | hwm_mib | huge_mib (forwarder VmRSS peak seen / VmHWM /
+#                    HugetlbPages from /proc/PID/status, sampled every 0.5 s during the run) |
 #                    fwd_cpu_pct | gen_cpu_pct (share of one core the forwarding lcore thread and
 #                    the generator process got while the generator ran, from /proc/.../stat:
 #                    busy-polling threads at 100 % unless the machine is shared)
+#   --sample         sample memory and CPU every 0.5 s. Off by default: each sample forks a few
+#                    processes onto the two cores under test, preempting a busy-poller for a
+#                    millisecond or two; that alone put testpmd's round-trip p99 at 60-470 us
+#                    instead of 6-8 (2026-12-06), so latency runs must not sample.
 #   --extra FILE     also write every KEY=VALUE above to FILE (one run, several numbers)
 set -euo pipefail
 fwd=$1; flows=$2; win=$3; shift 3
-mix=syn=20,data=70,udp=10; rate=0; passes=0; capacity=1048576; print=mpps; extra=
+mix=syn=20,data=70,udp=10; rate=0; passes=0; capacity=1048576; print=mpps; extra=; sample=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --sample) sample=1; shift; continue ;;
     --mix) mix=$2 ;; --rate) rate=$2 ;; --passes) passes=$2 ;; --capacity) capacity=$2 ;;
     --print) print=$2 ;; --extra) extra=$2 ;;
     *) echo "error: unknown option $1" >&2; exit 2 ;;
@@ -128,7 +136,7 @@ gen_ticks() { awk '{ print $14 + $15 }' "/proc/$(pgrep -P "$gen" | head -1)/stat
 # CPU: first and last tick sample with their times.
 : >"$work/mem"
 cpu0=; cpu1=
-while kill -0 "$gen" 2>/dev/null; do
+while [ $sample -eq 1 ] && kill -0 "$gen" 2>/dev/null; do
   awk '/^(VmRSS|VmHWM|HugetlbPages):/ { printf "%s %s ", $1, $2 } END { print "" }' "/proc/$pid/status" >>"$work/mem" 2>/dev/null || true
   f=$(lcore_ticks || true); g=$(gen_ticks || true)
   if [ -n "$f" ] && [ -n "$g" ]; then
@@ -141,7 +149,7 @@ rc=0; wait "$gen" || rc=$?
 gen=
 [ $rc -eq 0 ] || { echo "error: generator exited $rc: $(tail -3 "$work/gen.err")" >&2; exit 1; }
 mbufs=$(grep -o 'mbufs=[0-9]*' "$work/fwd.log" 2>/dev/null | head -1 | cut -d= -f2 || true)
-python3 - "$work/gen.json" "$work/mem" "$print" "$extra" "${mbufs:-0}" "$capacity" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$work/gen.json" "$work/mem" "$print" "$extra" "${mbufs:-0}" "$capacity" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" "$sample" <<'PY'
 import json, sys
 # Mbuf element: 2176 B data room (2048 + 128 headroom) + 128 B struct rte_mbuf + 64 B mempool
 # object header. Table slots: a power-of-two number of 8-way buckets >= capacity, 64 B each.
@@ -163,12 +171,16 @@ lat = r["latency"] if r["latency"]["samples"] else r["latency_unchecked"]
 vals = {
     "mpps": (r["rx_packets"] + r["rx_foreign"]) / t / 1e6 if t > 0 else 0.0,
     "first_pass_mpps": r["first_pass_mpps"], "later_passes_mpps": r["later_passes_mpps"],
-    "p50_us": lat["p50_ns"] / 1e3, "p99_us": lat["p99_ns"] / 1e3, "latency_samples": lat["samples"],
-    "rss_mib": mem["VmRSS:"] / 1024, "hwm_mib": mem["VmHWM:"] / 1024, "huge_mib": mem["HugetlbPages:"] / 1024,
-    "fwd_cpu_pct": cpu_pct(1), "gen_cpu_pct": cpu_pct(2),
+    "p50_us": lat["p50_ns"] / 1e3, "p99_us": lat["p99_ns"] / 1e3, "p999_us": lat["p999_ns"] / 1e3,
+    "latency_samples": lat["samples"], "behind_schedule": r["behind_schedule"],
     "pool_mib": mbufs * MBUF_BYTES / 2**20, "table_mib": slots * SLOT_BYTES / 2**20,
     "tx_mpps": r["tx_mpps"], "missing": r["missing"], "flows_seen": r["flows_seen"],
 }
+sampled = ("rss_mib", "hwm_mib", "huge_mib", "fwd_cpu_pct", "gen_cpu_pct")
+if sys.argv[10] == "1":
+    vals.update(zip(sampled, (mem["VmRSS:"] / 1024, mem["VmHWM:"] / 1024, mem["HugetlbPages:"] / 1024, cpu_pct(1), cpu_pct(2))))
+elif sys.argv[3] in sampled:
+    sys.exit(f"error: --print {sys.argv[3]} needs --sample")
 if sys.argv[4]:
     with open(sys.argv[4], "w") as f:
         for k, v in vals.items():

@@ -5,6 +5,9 @@
 //!   several requests on one connection; each is answered before the next is read
 //!   (backpressure: a client that does not read its answers is not served further).
 //! - Never blocks: accept, read and write are all non-blocking and resumed on the next poll.
+//!   Between polls the control thread sleeps in [`Server::wait`] (epoll through mio) until a
+//!   client connects, sends, or can take more of its answer, or a timeout passes: a request is
+//!   served at once, and an idle control thread does not wake the CPU it shares.
 //! - Bounded: at most [`MAX_CONTROL_CLIENTS`] connections (more are closed at once) and
 //!   [`MAX_CONTROL_REQUEST`] bytes per request line (a longer line is answered with an error
 //!   and the connection closed).
@@ -14,8 +17,12 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mio::net::{UnixListener, UnixStream};
+use mio::{Events, Interest, Poll, Token};
 
 use serde::Deserialize;
 
@@ -46,7 +53,17 @@ pub struct Server {
     listener: UnixListener,
     path: PathBuf,
     clients: Vec<Client>,
+    /// Readiness of the listener and the clients, for [`Server::wait`]. Edge-triggered: `poll`
+    /// always goes on until `WouldBlock`, so no readiness is lost between two waits.
+    poll: Poll,
+    events: Events,
+    /// Token of the next accepted client (the listener is token 0); tokens only need to be
+    /// distinct, `wait` does not look at which source woke it.
+    next_token: usize,
 }
+
+/// Events taken per `epoll_wait` (more stay queued for the next wait).
+const WAIT_EVENTS: usize = 64;
 
 /// Identifies the client a request came from, valid until the next [`Server::poll`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,21 +76,51 @@ impl Server {
             if !meta.file_type().is_socket() {
                 return Err(ControlError::NotASocket { path: path.to_path_buf() });
             }
-            if UnixStream::connect(path).is_ok() {
+            if StdUnixStream::connect(path).is_ok() {
                 return Err(ControlError::InUse { path: path.to_path_buf() });
             }
             std::fs::remove_file(path).map_err(|source| ControlError::Bind { path: path.to_path_buf(), source })?;
         }
-        let listener = UnixListener::bind(path).map_err(|source| ControlError::Bind { path: path.to_path_buf(), source })?;
-        let setup = || -> std::io::Result<()> {
+        // mio's listener is non-blocking from the start.
+        let mut listener = UnixListener::bind(path).map_err(|source| ControlError::Bind { path: path.to_path_buf(), source })?;
+        let mut setup = || -> std::io::Result<Poll> {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-            listener.set_nonblocking(true)
+            let poll = Poll::new()?;
+            poll.registry().register(&mut listener, Token(0), Interest::READABLE)?;
+            Ok(poll)
         };
-        if let Err(source) = setup() {
-            let _ = std::fs::remove_file(path);
-            return Err(ControlError::Bind { path: path.to_path_buf(), source });
+        match setup() {
+            Ok(poll) => Ok(Server {
+                listener,
+                path: path.to_path_buf(),
+                clients: Vec::new(),
+                poll,
+                events: Events::with_capacity(WAIT_EVENTS),
+                next_token: 1,
+            }),
+            Err(source) => {
+                let _ = std::fs::remove_file(path);
+                Err(ControlError::Bind { path: path.to_path_buf(), source })
+            }
         }
-        Ok(Server { listener, path: path.to_path_buf(), clients: Vec::new() })
+    }
+
+    /// Sleeps until the socket has something for [`Server::poll`] (a connection, a request, room
+    /// for a pending answer) or `timeout` passes. Returns at once when a client already has a
+    /// complete request buffered (one is served per poll). A failed `epoll_wait` (other than
+    /// an interrupted one) is logged and slept through, so the caller's loop keeps its pace.
+    pub fn wait(&mut self, timeout: Duration) {
+        if self.clients.iter().any(|c| !c.closing && c.out_pos >= c.outbuf.len() && c.inbuf.contains(&b'\n')) {
+            return;
+        }
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket: epoll_wait failed");
+                std::thread::sleep(timeout);
+            }
+        }
     }
 
     /// The socket path.
@@ -96,9 +143,16 @@ impl Server {
         self.clients.retain(|c| !(c.closing && c.out_pos >= c.outbuf.len()));
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => {
-                    if self.clients.len() >= MAX_CONTROL_CLIENTS || stream.set_nonblocking(true).is_err() {
+                Ok((mut stream, _)) => {
+                    if self.clients.len() >= MAX_CONTROL_CLIENTS {
                         tracing::warn!(max = MAX_CONTROL_CLIENTS, "control socket: too many clients, closing a new one");
+                        continue;
+                    }
+                    let token = Token(self.next_token);
+                    self.next_token = self.next_token.checked_add(1).unwrap_or(1);
+                    // Closing the stream (dropping the client) removes it from the epoll set.
+                    if let Err(e) = self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE) {
+                        tracing::warn!(error = %e, "control socket: cannot watch a new client, closing it");
                         continue;
                     }
                     self.clients.push(Client {
@@ -228,6 +282,8 @@ fn parse(line: &[u8]) -> Result<Request, String> {
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader};
+    // The clients (and the stale listener) are plain blocking std sockets.
+    use std::os::unix::net::{UnixListener, UnixStream};
 
     fn sock(tag: &str) -> PathBuf {
         std::env::temp_dir().join(format!("dp-server-{}-{tag}.sock", std::process::id()))
@@ -272,6 +328,49 @@ mod tests {
         }
         drop(s);
         assert!(!path.exists(), "socket file removed on drop");
+    }
+
+    /// `wait` sleeps until there is work: a connection, then the request's bytes, wake it (a
+    /// lost wake-up would sleep the whole 10 s timeout), and a second request already buffered
+    /// behind the first makes it return without any new readiness.
+    #[test]
+    fn wait_wakes_for_requests_and_buffered_lines() {
+        const LONG: Duration = Duration::from_secs(10);
+        let path = sock("wait");
+        let mut s = Server::bind(&path).unwrap();
+        let start = std::time::Instant::now();
+        let client_path = path.clone();
+        let client = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut c = UnixStream::connect(&client_path).unwrap();
+            c.write_all(b"{\"cmd\":\"stats\"}\n{\"cmd\":\"config\"}\n").unwrap();
+            c
+        });
+        let mut reqs = Vec::new();
+        for _ in 0..4 {
+            s.wait(LONG);
+            reqs = s.poll();
+            if !reqs.is_empty() {
+                break;
+            }
+        }
+        assert!(start.elapsed() < LONG / 2, "woken by the connection and the request, not the timeout");
+        let c = client.join().unwrap();
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].1.as_ref().unwrap().cmd, "stats");
+        s.respond(reqs[0].0, &serde_json::json!({"ok": true}));
+        // Use up the readiness already reported (the answer's write is one more), so only the
+        // buffered line can end the long wait early.
+        for _ in 0..3 {
+            s.wait(Duration::from_millis(20));
+        }
+        let again = std::time::Instant::now();
+        s.wait(LONG);
+        assert!(again.elapsed() < LONG / 2, "the buffered second request needs no new readiness");
+        let reqs = s.poll();
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].1.as_ref().unwrap().cmd, "config");
+        drop(c);
     }
 
     /// A second instance refuses to take over a live socket, but replaces a stale one.

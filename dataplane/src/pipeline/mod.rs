@@ -562,9 +562,11 @@ impl Pipeline {
         None
     }
 
-    /// Expires idle conntrack entries, at most `budget` per call (called between bursts).
+    /// Expires idle conntrack entries at the table's sweep pace
+    /// ([`crate::conntrack::EXPIRE_SWEEP_NS`]), examining at most `budget` slots per call
+    /// (called between bursts).
     pub fn expire(&mut self, now_ns: u64, budget: usize) {
-        let freed = self.conntrack.expire(now_ns, budget);
+        let freed = self.conntrack.expire_paced(now_ns, budget);
         self.counters.conntrack_expired.add(freed as u64);
         LcoreCounters::set(&self.counters.conntrack_entries, self.conntrack.len() as u64);
     }
