@@ -15,7 +15,8 @@
 //!   (prefetching the burst's connection-table lines first) → per-output-port batch → `tx_burst`, retried once; what the NIC still refuses is freed and
 //!   counted (`tx_dropped` on the port, `DropReason::TxFull`). `ToKernel` goes to the arrival
 //!   port's kernel port, `Reply` back out of the arrival port. Between bursts: take the newest
-//!   snapshot (`try_recv`), expire idle flows (bounded), and on the first lcore send at most one
+//!   snapshot (`try_recv`), expire idle flows (paced to one table sweep a second, at most
+//!   [`EXPIRE_BUDGET`] slots per iteration), and on the first lcore send at most one
 //!   ARP/NS solicitation every [`SOLICIT_PERIOD_NS`]. Multi-segment frames are dropped as
 //!   `Unsupported`. Nothing on this path panics, blocks, allocates or makes a syscall.
 //! - The loops run until the shared shutdown flag is set; [`Runtime::stop`] sets it, joins the
@@ -54,7 +55,9 @@ pub const MEMPOOL_CACHE: u32 = 256;
 pub const MEMPOOL_SLACK: u32 = 1024;
 /// Largest pool we create: 2^18 - 1 mbufs x ~2.4 KiB = ~600 MiB of hugepages.
 pub const MEMPOOL_MAX: u32 = (1 << 18) - 1;
-/// Idle flows a loop iteration may expire: bounds the time spent between bursts (~1 µs).
+/// Most connection-table slots a loop iteration examines for expiry: bounds the time spent
+/// between bursts (~1 µs). Most iterations examine none: the sweep is paced to one pass over
+/// the table per `conntrack::EXPIRE_SWEEP_NS`.
 pub const EXPIRE_BUDGET: usize = 64;
 /// How often the first lcore asks the pipeline for a pending ARP/NS solicitation (the pipeline
 /// also limits each next hop to one per second).
