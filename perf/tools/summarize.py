@@ -60,7 +60,7 @@ host = {"cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(), 
         "mem": sh("free -g | awk '/Mem:/{print $2\" GiB\"}'"), "kernel": platform.release(),
         "dpdk": sh("pkg-config --modversion libdpdk")}
 res = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), "host": host, "quick": quick,
-       "commit": sh("git rev-parse --short HEAD") + (" (modified)" if sh("git status --porcelain --untracked-files=no") else ""),
+       "commit": sh("git rev-parse --short HEAD") + (" (modified)" if sh("git status --porcelain --untracked-files=no -- . ':!perf/results'") else ""),
        "duration_s": dur, "calibration_median_s": ref, "cases": [cases[k] for k in order]}
 json.dump(res, open(out, "w"), indent=1)
 print(out)
