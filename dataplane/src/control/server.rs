@@ -47,6 +47,13 @@ struct Client {
     closing: bool,
 }
 
+impl Client {
+    /// Its next request may be read: it is not closing and its last answer is fully sent.
+    fn takes_requests(&self) -> bool {
+        !self.closing && self.out_pos >= self.outbuf.len()
+    }
+}
+
 /// The listening socket and its clients.
 #[derive(Debug)]
 pub struct Server {
@@ -110,7 +117,7 @@ impl Server {
     /// complete request buffered (one is served per poll). A failed `epoll_wait` (other than
     /// an interrupted one) is logged and slept through, so the caller's loop keeps its pace.
     pub fn wait(&mut self, timeout: Duration) {
-        if self.clients.iter().any(|c| !c.closing && c.out_pos >= c.outbuf.len() && c.inbuf.contains(&b'\n')) {
+        if self.clients.iter().any(|c| c.takes_requests() && c.inbuf.contains(&b'\n')) {
             return;
         }
         match self.poll.poll(&mut self.events, Some(timeout)) {
@@ -173,7 +180,7 @@ impl Server {
         }
         let mut requests = Vec::new();
         for (i, c) in self.clients.iter_mut().enumerate() {
-            if c.closing || c.out_pos < c.outbuf.len() {
+            if !c.takes_requests() {
                 continue;
             }
             if let Some(r) = read_request(c) {

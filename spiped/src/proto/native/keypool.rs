@@ -184,27 +184,25 @@ impl KeyPool {
         self.inner().made
     }
 
-    /// Computes one pair if the pool wants one. Returns whether it did the work. (One caller at
-    /// a time: the filler thread, or a test.)
+    /// Computes one pair (outside the lock, so a handshake can take a pair meanwhile) if the
+    /// pool wants one. Returns whether it did the work. One caller at a time: the filler
+    /// thread, or a test.
     pub fn refill_one(&self, rng: &dyn SecureRandom) -> Result<bool, HandshakeError> {
         if !self.wants() {
             return Ok(false);
         }
-        self.add(KeyPair::generate(rng)?);
-        Ok(true)
-    }
-
-    fn add(&self, pair: KeyPair) {
+        let pair = KeyPair::generate(rng)?;
         let mut inner = self.inner();
         inner.made += 1;
         // Only the one filler adds pairs, and nothing else raises pairs + lent, so the pool
         // is still short here.
         inner.pairs.push(pair);
+        Ok(true)
     }
 
-    /// The filler thread's loop: sleeps until the pool is short, then computes one pair
-    /// outside the lock (a handshake can take a pair meanwhile). Returns only if the generator
-    /// fails; the caller logs it, and handshakes then compute their own pairs.
+    /// The filler thread's loop: sleeps until the pool is short, then [`Self::refill_one`].
+    /// Returns only if the generator fails; the caller logs it, and handshakes then compute
+    /// their own pairs.
     pub fn fill(&self, rng: &dyn SecureRandom) -> HandshakeError {
         loop {
             {
@@ -213,9 +211,8 @@ impl KeyPool {
                     inner = self.spent.wait(inner).unwrap_or_else(|p| p.into_inner());
                 }
             }
-            match KeyPair::generate(rng) {
-                Ok(pair) => self.add(pair),
-                Err(e) => return e,
+            if let Err(e) = self.refill_one(rng) {
+                return e;
             }
         }
     }
