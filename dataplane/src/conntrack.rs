@@ -417,15 +417,19 @@ impl ConnTable {
     }
 
     /// Prefetches the entry whose tag matches `key`'s, if any (pass 2: the bucket line should be
-    /// in cache by now). An entry is 56 bytes at a 2-byte alignment, so it may straddle two
-    /// lines: both ends are prefetched.
+    /// in cache by now), and says whether there was one. An entry is 56 bytes at a 2-byte
+    /// alignment, so it may straddle two lines: both ends are prefetched.
     #[inline]
-    pub fn prefetch_entry<P: Prefetch>(&self, hash: u64, p: &P) {
+    pub fn prefetch_entry<P: Prefetch>(&self, hash: u64, p: &P) -> bool {
         let (b, tag) = self.split(hash);
-        if let Some(w) = self.buckets[b].tags.iter().position(|&t| t == tag) {
-            let e = &self.entries[b * WAYS + w];
-            p.prefetch(&e.src);
-            p.prefetch(&e.v6);
+        match self.buckets[b].tags.iter().position(|&t| t == tag) {
+            Some(w) => {
+                let e = &self.entries[b * WAYS + w];
+                p.prefetch(&e.src);
+                p.prefetch(&e.v6);
+                true
+            }
+            None => false,
         }
     }
 

@@ -25,6 +25,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::icmp::{self, IcmpError};
+use crate::wire::checksum;
 use super::{Ctx, DropReason, Flow, Mode, PacketBuf, Verdict};
 use crate::pipeline::snapshot::{Encap, SourceRange};
 use crate::wire::{
@@ -86,6 +87,11 @@ pub struct OuterHeader {
     gue: bool,
     /// Set when the service's source range varies the outer source per flow.
     vary: Option<VaryingSource>,
+    /// IPv4 outer header: the one's-complement sum of `bytes`' header with the per-packet
+    /// fields (TOS, total length, DF, and the source when it varies) and the checksum at zero,
+    /// so [`OuterHeader::write`] completes the checksum from the fields it sets instead of
+    /// summing the header again.
+    sum4: u16,
 }
 
 impl OuterHeader {
@@ -96,7 +102,7 @@ impl OuterHeader {
         let inner_proto = if inner_v6 { IpProtocol::IPV6 } else { IpProtocol::IPV4 };
         let gue = matches!(encap, Encap::Gue { .. });
         let next_header = if gue { IpProtocol::UDP } else { inner_proto };
-        let mut h = OuterHeader { bytes: [0; OUTER_MAX], len: 0, v6: backend.is_ipv6(), gue, vary: None };
+        let mut h = OuterHeader { bytes: [0; OUTER_MAX], len: 0, v6: backend.is_ipv6(), gue, vary: None, sum4: 0 };
         let ip_len = match backend {
             IpAddr::V4(dst) => {
                 let src = source4?;
@@ -114,6 +120,13 @@ impl OuterHeader {
                     frag_offset: 0,
                 };
                 repr.emit(&mut Ipv4Packet::new_unchecked(&mut h.bytes[..])).ok()?;
+                let mut fixed = Ipv4Packet::new_unchecked(h.bytes);
+                fixed.set_checksum(0);
+                fixed.set_total_len(0);
+                if h.vary.is_some() {
+                    fixed.set_src_addr(Ipv4Addr::UNSPECIFIED);
+                }
+                h.sum4 = checksum::sum(&fixed.into_inner()[..ipv4::HEADER_LEN]);
                 ipv4::HEADER_LEN
             }
             IpAddr::V6(dst) => {
@@ -157,16 +170,16 @@ impl OuterHeader {
     /// Writes the header into `out` (at least [`Self::overhead`] bytes, directly followed by the
     /// `inner_len` bytes of the inner packet) for a packet with TOS / traffic class `tos`, DF
     /// `dont_frag` (IPv4 outer) and flow hash `hash`. The caller checked `len + inner_len`
-    /// against the MTU, so every length fits 16 bits.
+    /// against the MTU, so every length fits 16 bits. The IPv4 checksum is [`Self::sum4`] plus
+    /// the fields set here (RFC 1071's sum is order-free), not a second pass over the header.
     #[inline]
     pub fn write(&self, out: &mut [u8], inner_len: usize, tos: u8, dont_frag: bool, hash: u64) {
-        let n = OUTER_MAX.min(out.len());
-        let out = &mut out[..n];
         let ip_len;
         if self.v6 {
             ip_len = ipv6::HEADER_LEN;
-            out[..ip_len].copy_from_slice(&self.bytes[..ipv6::HEADER_LEN]);
-            let mut ip = Ipv6Packet::new_unchecked(&mut out[..ip_len]);
+            let Some(hdr) = out.get_mut(..ipv6::HEADER_LEN) else { return };
+            hdr.copy_from_slice(&self.bytes[..ipv6::HEADER_LEN]);
+            let mut ip = Ipv6Packet::new_unchecked(hdr);
             ip.set_version_tc_flow(tos, (hash as u32) & 0x000f_ffff);
             ip.set_payload_len((self.overhead() - ip_len + inner_len) as u16);
             if let Some(VaryingSource::V6(r)) = self.vary {
@@ -174,20 +187,28 @@ impl OuterHeader {
             }
         } else {
             ip_len = ipv4::HEADER_LEN;
-            out[..ip_len].copy_from_slice(&self.bytes[..ipv4::HEADER_LEN]);
-            let mut ip = Ipv4Packet::new_unchecked(&mut out[..ip_len]);
+            let Some(hdr) = out.get_mut(..ipv4::HEADER_LEN) else { return };
+            hdr.copy_from_slice(&self.bytes[..ipv4::HEADER_LEN]);
+            let mut ip = Ipv4Packet::new_unchecked(hdr);
+            let total = (self.overhead() + inner_len) as u16;
             ip.set_tos(tos);
-            ip.set_total_len((self.overhead() + inner_len) as u16);
+            ip.set_total_len(total);
+            let frag = if dont_frag { ipv4::FLAG_DF } else { 0 };
             ip.set_frag(dont_frag, false, 0);
+            let mut sum = [self.sum4, u16::from(tos), total, frag, 0, 0];
             if let Some(VaryingSource::V4(r)) = self.vary {
-                ip.set_src_addr(r.pick(hash));
+                let src = r.pick(hash);
+                ip.set_src_addr(src);
+                let a = u32::from(src);
+                sum[4..].copy_from_slice(&[(a >> 16) as u16, a as u16]);
             }
-            ip.fill_checksum();
+            ip.set_checksum(!checksum::combine(&sum));
         }
         if self.gue {
             const GUE_LEN: usize = udp::HEADER_LEN + gue::HEADER_LEN;
-            out[ip_len..ip_len + GUE_LEN].copy_from_slice(&self.bytes[ip_len..ip_len + GUE_LEN]);
-            let mut dgram = UdpPacket::new_unchecked(&mut out[ip_len..]);
+            let Some(g) = out.get_mut(ip_len..ip_len + GUE_LEN) else { return };
+            g.copy_from_slice(&self.bytes[ip_len..ip_len + GUE_LEN]);
+            let mut dgram = UdpPacket::new_unchecked(g);
             dgram.set_src_port(gue_source_port(hash));
             dgram.set_len((GUE_LEN + inner_len) as u16);
         }
@@ -204,7 +225,7 @@ pub(crate) fn forward<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow,
         return Verdict::Drop(DropReason::NoNeighbor);
     };
     let nic_mac = ctx.nic_mac();
-    let l3 = flow.l3;
+    let l3 = flow.l3();
     let outer = match (svc.mode, &be.outer) {
         (Mode::Tunnel(_), Some(outer)) => outer,
         (Mode::Tunnel(_), None) => return Verdict::Drop(DropReason::Unsupported),
@@ -217,23 +238,22 @@ pub(crate) fn forward<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow,
     };
     let inner_v6 = flow.v6;
     let inner_len = buf.data().len() - l3;
-    // TTL first: an expiring packet gets time-exceeded, not too-big.
-    let (tos, dont_frag) = {
-        let data = &buf.data()[l3..];
-        if inner_v6 {
-            let ip = Ipv6Packet::new_unchecked(data);
-            if ip.hop_limit() <= 1 {
-                return icmp::error_reply(ctx, buf, flow, IcmpError::TimeExceeded);
-            }
-            (ip.traffic_class(), true)
-        } else {
-            let ip = Ipv4Packet::new_unchecked(data);
-            if ip.ttl() <= 1 {
-                return icmp::error_reply(ctx, buf, flow, IcmpError::TimeExceeded);
-            }
-            (ip.tos(), ip.dont_frag())
-        }
+    // The inner IP header through a fixed-size view: one bounds check for all its fields (the
+    // IP stage checked that the frame holds it).
+    let Some(inner) = buf.data_mut().get_mut(l3..l3 + if inner_v6 { ipv6::HEADER_LEN } else { ipv4::HEADER_LEN }) else {
+        return Verdict::Drop(DropReason::Unsupported);
     };
+    // TTL first: an expiring packet gets time-exceeded, not too-big.
+    let (ttl, tos, dont_frag) = if inner_v6 {
+        let ip = Ipv6Packet::new_unchecked(&*inner);
+        (ip.hop_limit(), ip.traffic_class(), true)
+    } else {
+        let ip = Ipv4Packet::new_unchecked(&*inner);
+        (ip.ttl(), ip.tos(), ip.dont_frag())
+    };
+    if ttl <= 1 {
+        return icmp::error_reply(ctx, buf, flow, IcmpError::TimeExceeded);
+    }
     let over = outer.overhead();
     let mtu = usize::from(snap.host.mtu);
     if inner_len + over > mtu {
@@ -242,22 +262,22 @@ pub(crate) fn forward<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow,
         }
         return icmp::error_reply(ctx, buf, flow, IcmpError::TooBig((mtu - over) as u16));
     }
-    {
-        let data = &mut buf.data_mut()[l3..];
-        if inner_v6 {
-            Ipv6Packet::new_unchecked(data).decrement_hop_limit();
-        } else {
-            Ipv4Packet::new_unchecked(data).decrement_ttl();
-        }
+    if inner_v6 {
+        Ipv6Packet::new_unchecked(inner).decrement_hop_limit();
+    } else {
+        Ipv4Packet::new_unchecked(inner).decrement_ttl();
     }
     if !buf.prepend(over) {
         return Verdict::Drop(DropReason::Unsupported);
     }
     let data = buf.data_mut();
     // The L2 header (and its VLAN tag) moves to the new front. Always the longest L2 header's
-    // bytes, a fixed-size move: for an untagged frame the 4 bytes too many land where the outer
-    // header is written next. (The inner IP header starts at `over + l3`, so they exist.)
-    data.copy_within(over..over + L2_MAX, 0);
+    // bytes, a fixed-size move (registers, not a `memmove` call): for an untagged frame the 4
+    // bytes too many land where the outer header is written next. (The inner IP header starts
+    // at `over + l3`, so they exist.)
+    let mut l2 = [0u8; L2_MAX];
+    l2.copy_from_slice(&data[over..over + L2_MAX]);
+    data[..L2_MAX].copy_from_slice(&l2);
     set_l3_ethertype(data, flow.tagged, if outer.is_v6() { EtherType::IPV6 } else { EtherType::IPV4 });
     {
         let mut eth = EthernetFrame::new_unchecked(&mut *data);

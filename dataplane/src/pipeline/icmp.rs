@@ -35,7 +35,7 @@ pub const ICMPV6_ERROR_MAX: usize = icmpv6::IPV6_MIN_MTU;
 
 /// ICMP (v4) to a VIP.
 pub(crate) fn icmpv4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: Flow) -> Verdict {
-    let pkt = match Icmpv4Packet::new_checked(&buf.data()[flow.l4..flow.end]) {
+    let pkt = match Icmpv4Packet::new_checked(&buf.data()[flow.l4()..flow.end()]) {
         Ok(p) => p,
         Err(e) => return Verdict::Drop(e.into()),
     };
@@ -58,11 +58,11 @@ pub(crate) fn icmpv4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: Flow) -
 
 /// ICMPv6 to a VIP (neighbor discovery included).
 pub(crate) fn icmpv6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: Flow) -> Verdict {
-    let l3 = flow.l3;
+    let l3 = flow.l3();
     let (pkt, pseudo) = {
         let frame = buf.data();
         let pseudo = Ipv6Packet::new_unchecked(&frame[l3..]).pseudo_header();
-        match Icmpv6Packet::new_checked(&frame[flow.l4..flow.end]) {
+        match Icmpv6Packet::new_checked(&frame[flow.l4()..flow.end()]) {
             Ok(p) => (p, pseudo),
             Err(e) => return Verdict::Drop(e.into()),
         }
@@ -71,7 +71,7 @@ pub(crate) fn icmpv6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: Flow) -
     if ty.is_ndisc_neighbor() {
         // Neighbor discovery needs the asker's MAC: the L2 header parsed again (a rare path).
         return match L2Info::parse(buf.data()) {
-            Ok(l2) => super::neighbor::ndisc(ctx, buf, l2, flow.l4 - l3),
+            Ok(l2) => super::neighbor::ndisc(ctx, buf, l2, flow.l4() - l3),
             Err(e) => Verdict::Drop(e.into()),
         };
     }
@@ -122,7 +122,7 @@ fn route_error<B: PacketBuf>(
     };
     ctx.set_service(si, Some(bi));
     ctx.mark_icmp_to_backend();
-    buf.truncate(flow.end);
+    buf.truncate(flow.end());
     forward::forward(ctx, buf, &flow, si, bi, hash)
 }
 
@@ -135,13 +135,13 @@ fn answer_ethernet(frame: &mut [u8], nic_mac: crate::wire::EthernetAddress) {
 }
 
 fn echo_reply_v4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow) -> Verdict {
-    let l3 = flow.l3;
-    buf.truncate(flow.end);
+    let l3 = flow.l3();
+    buf.truncate(flow.end());
     let nic_mac = ctx.nic_mac();
     let data = buf.data_mut();
     answer_ethernet(data, nic_mac);
     {
-        let mut ip = Ipv4Packet::new_unchecked(&mut data[l3..flow.end]);
+        let mut ip = Ipv4Packet::new_unchecked(&mut data[l3..flow.end()]);
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         // Swapping the addresses leaves the header sum unchanged; the TTL word is patched.
         ip.set_src_addr(dst);
@@ -153,25 +153,25 @@ fn echo_reply_v4<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow) -> V
         ip.set_ttl(forward::OUTER_TTL);
         ip.set_checksum(c);
     }
-    Icmpv4Packet::new_unchecked(&mut data[flow.l4..flow.end]).echo_request_into_reply();
+    Icmpv4Packet::new_unchecked(&mut data[flow.l4()..flow.end()]).echo_request_into_reply();
     Verdict::Reply
 }
 
 fn echo_reply_v6<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &Flow) -> Verdict {
-    let l3 = flow.l3;
-    buf.truncate(flow.end);
+    let l3 = flow.l3();
+    buf.truncate(flow.end());
     let nic_mac = ctx.nic_mac();
     let data = buf.data_mut();
     answer_ethernet(data, nic_mac);
     {
-        let mut ip = Ipv6Packet::new_unchecked(&mut data[l3..flow.end]);
+        let mut ip = Ipv6Packet::new_unchecked(&mut data[l3..flow.end()]);
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         ip.set_src_addr(dst);
         ip.set_dst_addr(src);
         ip.set_hop_limit(forward::OUTER_TTL);
     }
     // The pseudo-header sum is symmetric in source and destination: only the type changes.
-    Icmpv6Packet::new_unchecked(&mut data[flow.l4..flow.end]).echo_request_into_reply();
+    Icmpv6Packet::new_unchecked(&mut data[flow.l4()..flow.end()]).echo_request_into_reply();
     Verdict::Reply
 }
 
@@ -198,7 +198,7 @@ impl IcmpError {
 
 /// True if the packet of `flow` is itself an ICMP or ICMPv6 error message.
 fn is_icmp_error(frame: &[u8], flow: &Flow) -> bool {
-    let Some(&t) = frame.get(flow.l4) else { return false };
+    let Some(&t) = frame.get(flow.l4()) else { return false };
     match flow.proto {
         1 => Icmpv4Message(t).is_error(),
         58 => t < 128,
@@ -215,7 +215,7 @@ fn is_unicast_host(ip: IpAddr) -> bool {
     }
 }
 
-/// Turns the packet of `flow` (frame already cut at `flow.end`) into the ICMP or ICMPv6 error
+/// Turns the packet of `flow` (frame already cut at `flow.end()`) into the ICMP or ICMPv6 error
 /// `kind`, from the VIP back to the client through the port it came in on, and marks it for
 /// the counters. Built in place: the frame grows by the new IP and ICMP headers at the front
 /// and is cut after the quote, which is as much of the packet as fits in
@@ -232,13 +232,13 @@ pub(crate) fn error_reply<B: PacketBuf>(ctx: &mut Ctx<'_>, buf: &mut B, flow: &F
     if is_icmp_error(buf.data(), flow) || !is_unicast_host(src) {
         return Verdict::Drop(kind.drop_reason());
     }
-    let l3 = flow.l3;
+    let l3 = flow.l3();
     let (ip_len, icmp_len, max) = match dst {
         IpAddr::V4(_) => (ipv4::HEADER_LEN, icmpv4::HEADER_LEN, ICMPV4_ERROR_MAX),
         IpAddr::V6(_) => (ipv6::HEADER_LEN, icmpv6::HEADER_LEN, ICMPV6_ERROR_MAX),
     };
     let grow = ip_len + icmp_len;
-    let quote = (flow.end - l3).min(max - grow);
+    let quote = (flow.end() - l3).min(max - grow);
     if !buf.prepend(grow) {
         return Verdict::Drop(DropReason::Unsupported);
     }

@@ -33,7 +33,8 @@ pub const HEADER_LEN: usize = field::DST_ADDR.end;
 /// Longest header (IHL 15).
 pub const MAX_HEADER_LEN: usize = 60;
 
-const FLAG_DF: u16 = 0x4000;
+/// The don't-fragment flag in the flags / fragment offset word.
+pub const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
 
