@@ -425,12 +425,18 @@ impl Worker {
 
             // Between bursts: newest snapshot, bounded expiry, solicitations.
             // Empty or disconnected (control plane gone): keep the current snapshot.
-            let mut newest = None;
-            while let Ok(s) = snapshots.try_recv() {
-                newest = Some(s);
-            }
-            if let Some(s) = newest {
-                pipeline.set_snapshot(s);
+            // `is_empty` is two plain loads; `try_recv` on an empty channel also issues a full
+            // fence, which drained the store buffer behind every burst's header writes (about
+            // 3 % of the lcore's samples in `perf annotate`). A snapshot sent meanwhile is
+            // seen on the next iteration.
+            if !snapshots.is_empty() {
+                let mut newest = None;
+                while let Ok(s) = snapshots.try_recv() {
+                    newest = Some(s);
+                }
+                if let Some(s) = newest {
+                    pipeline.set_snapshot(s);
+                }
             }
             pipeline.expire(now, EXPIRE_BUDGET);
             if first && now >= next_solicit {
