@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{plain_stamp, CheckError, Checker, FlowSpace, Histogram, Outcome, PktgenError, Stamp, Templates};
-use crate::dpdk::{tsc_cycles, tsc_hz, DpdkError, Eal, Mbuf, MbufBatch, Mempool, Port, PortConfig};
+use crate::dpdk::{tsc_cycles, tsc_hz, Clock, DpdkError, Eal, Mbuf, MbufBatch, Mempool, Port, PortConfig};
 use crate::pipeline::PacketBuf;
 
 /// Mbufs in the generator's pool: 2^14 - 1, about 36 MB of hugepages with the default data room;
@@ -288,6 +288,9 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, EngineError> {
     let mut fresh: MbufBatch<'_> = MbufBatch::new();
     let mut rxb: MbufBatch<'_> = MbufBatch::new();
     let mut next_tick = start + hz;
+    // Latency of every returned frame: a multiply-shift (a `u128` division per frame was 2.5 %
+    // of the generator's samples).
+    let clock = Clock::with_hz(start, hz);
     let mut last = (0u64, 0u64, 0u64, 0u64);
     let mut send_end: Option<u64> = None;
     loop {
@@ -337,13 +340,13 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, EngineError> {
                         if stamp.seq < space.flows {
                             c.rx_first_pass += 1;
                         }
-                        second.record(ns_between(stamp.tsc, rx_now, hz));
+                        second.record(clock.ns_between(stamp.tsc, rx_now));
                     }
                     Outcome::Foreign => {
                         c.foreign += 1;
                         if let Some(stamp) = plain_stamp(m.data()) {
                             c.unchecked += 1;
-                            unchecked.record(ns_between(stamp.tsc, rx_now, hz));
+                            unchecked.record(clock.ns_between(stamp.tsc, rx_now));
                         }
                     }
                     Outcome::Failed(e) => {
@@ -433,11 +436,6 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, EngineError> {
         first_pass_mpps: mpps(c.rx_first_pass, first_pass_seconds),
         later_passes_mpps: if first_pass_end.is_some() { mpps(c.rx - c.rx_first_pass, later_seconds) } else { 0.0 },
     })
-}
-
-/// Nanoseconds from `sent` to `received` (TSC ticks at `hz`).
-fn ns_between(sent: u64, received: u64, hz: u64) -> u64 {
-    (u128::from(received.saturating_sub(sent)) * 1_000_000_000 / u128::from(hz)) as u64
 }
 
 /// Fraction of the run done, when the run has a known end.
