@@ -142,6 +142,12 @@ if [ -x "$ROOT/perf/tools/pktgen_rate.sh" ]; then
   # How much CPU the two busy-polling processes actually got: 100 % each on an idle machine; far
   # less when other tenants share the cores (then the memif Mpps measure the scheduler).
   CPU_GROUP="CPU the memif runs got (% of one core, from /proc/PID/task/TID/stat)"
+  # Whether the forwarder was the limit of a memif run: RX polls that found nothing per poll
+  # that found frames, over the seconds with traffic (pktgen_rate.sh fwd_idle_per_burst).
+  IDLE_GROUP="forwarder empty RX polls per received burst, memif runs (0 = the forwarder was the limit)"
+  idle_extra() {
+    EXTRAS+=("$IDLE_GROUP|fwd_idle_per_burst|dataplane tunnel, $1 flows|polls||large: it waited for the generator, whose limit the rate then is")
+  }
   cpu_extras() {
     EXTRAS=("$CPU_GROUP|fwd_cpu_pct|$1: forwarding lcore|%||busy-polls: 100 when the core is its own"
             "$CPU_GROUP|gen_cpu_pct|$1: generator|%||busy-polls: 100 when the core is its own")
@@ -163,6 +169,7 @@ if [ -x "$ROOT/perf/tools/pktgen_rate.sh" ]; then
               "$MEM_GROUP|pool_mib|mbuf pool from config|MiB||mbufs (from its log) x 2368 B"
               "$MEM_GROUP|table_mib|conntrack table from config|MiB||slots x 64 B, heap (in RSS)")
     fi
+    idle_extra "${f#*:}"
     run_case "$MEMIF_GROUP" "dataplane tunnel, ${f#*:} flows" Mpps "testpmd 5tswap, 1K flows" "IPIP, every frame checked" -- \
       bash "$PG" dataplane "${f%:*}" "$WINDOW" $([ "${f#*:}" = 10M ] && echo --capacity 16777216) \
         $(case "${f#*:}" in 1K|1M) echo --sample ;; esac) --extra "$EXTRA"

@@ -381,8 +381,10 @@ impl Worker {
                 let mut burst = MbufBatch::new();
                 let n = rxq.rx_burst(&mut burst);
                 if n == 0 {
+                    c.idle_polls.inc();
                     continue;
                 }
+                c.rx_bursts.inc();
                 let pc = &c.ports[usize::from(in_port.0)];
                 pc.rx_packets.add(n as u64);
                 pc.rx_bytes.add(burst.total_len() as u64);

@@ -122,6 +122,11 @@ pub struct LcoreCounters {
     /// Current number of live entries (a gauge, stored not added).
     pub conntrack_entries: Counter,
     pub snapshot_switches: Counter,
+    /// RX polls (`rx_burst` on one queue) that returned frames.
+    pub rx_bursts: Counter,
+    /// RX polls that returned nothing: the lcore was waiting for traffic. Per received burst,
+    /// near 0 means the lcore is saturated (it is the limit of the traffic it forwards).
+    pub idle_polls: Counter,
     /// Neighbor observations (ARP replies / neighbor advertisements) the lcore could not queue
     /// for the control thread because its `learned` queue was full.
     pub learned_dropped: Counter,
@@ -153,6 +158,8 @@ impl LcoreCounters {
             conntrack_full: Counter::default(),
             conntrack_entries: Counter::default(),
             snapshot_switches: Counter::default(),
+            rx_bursts: Counter::default(),
+            idle_polls: Counter::default(),
             learned_dropped: Counter::default(),
             services: (0..MAX_SERVICES).map(|_| ServiceCounters::default()).collect(),
             backends: (0..MAX_BACKENDS).map(|_| BackendCounters::default()).collect(),
@@ -488,6 +495,10 @@ pub struct LcoreStats {
     pub conntrack_entries: u64,
     /// Snapshots this lcore switched to.
     pub snapshot_switches: u64,
+    /// RX polls that returned frames.
+    pub rx_bursts: u64,
+    /// RX polls that returned nothing (see [`LcoreCounters::idle_polls`]).
+    pub idle_polls: u64,
 }
 
 /// Counters of one service, summed over lcores.
@@ -654,6 +665,8 @@ impl StatsReport {
                 to_kernel: c.to_kernel.get(),
                 conntrack_entries: c.conntrack_entries.get(),
                 snapshot_switches: c.snapshot_switches.get(),
+                rx_bursts: c.rx_bursts.get(),
+                idle_polls: c.idle_polls.get(),
             })
             .collect();
         let counters: Vec<&LcoreCounters> = lcores.iter().map(|(_, c)| *c).collect();
@@ -750,6 +763,8 @@ impl StatsReport {
             ("lcore_to_kernel_total", "Frames the lcore handed to the kernel.", "counter", |s| s.to_kernel),
             ("lcore_conntrack_entries", "Live connection-table entries of the lcore.", "gauge", |s| s.conntrack_entries),
             ("lcore_snapshot_switches_total", "Snapshots the lcore switched to.", "counter", |s| s.snapshot_switches),
+            ("lcore_rx_bursts_total", "RX polls of the lcore that returned frames.", "counter", |s| s.rx_bursts),
+            ("lcore_idle_polls_total", "RX polls of the lcore that returned nothing.", "counter", |s| s.idle_polls),
         ] {
             p.family(name, help, kind, self.lcores.iter().map(|s| (vec![("lcore", s.lcore.to_string())], get(s))));
         }
@@ -1032,6 +1047,8 @@ mod tests {
         a.drop(DropReason::NoBackend);
         a.services[0].packets.add(42);
         a.backends[1].bytes.add(77);
+        a.rx_bursts.add(5);
+        a.idle_polls.add(9);
         let mut l = labels();
         l.services[1].name = "we\"ird\nname".into();
         let text = StatsReport::collect(&l, &[(3, &a)]).render_prometheus();
@@ -1043,6 +1060,8 @@ mod tests {
         assert!(text.contains("service=\"we\\\"ird\\nname\",vip=\"198.18.0.100\",protocol=\"udp\",port=\"*\""), "{text}");
         assert!(text.contains("dataplane_backend_bytes_total{service=\"web\",backend=\"198.18.0.11\"} 77\n"));
         assert!(text.contains("dataplane_lcore_dropped_total{lcore=\"3\"} 3\n"));
+        assert!(text.contains("dataplane_lcore_rx_bursts_total{lcore=\"3\"} 5\n"), "{text}");
+        assert!(text.contains("dataplane_lcore_idle_polls_total{lcore=\"3\"} 9\n"), "{text}");
         assert!(text.contains("# TYPE dataplane_conntrack_entries gauge\n"));
         assert_eq!(text.matches("# TYPE dataplane_drops_total counter").count(), 1);
         for line in text.lines() {

@@ -16,6 +16,11 @@
 #                    behind_schedule (packets a --rate run skipped: the generator was off its
 #                    CPU longer than one burst, see pktgen::engine::MAX_CATCH_UP) |
 #                    pool_mib (the forwarder's mbuf pool from its log: mbufs x 2368 B, hugepages) |
+#                    fwd_idle_per_burst (dataplane, flat out for WINDOW s only: the forwarder's
+#                    RX polls that found no frame per poll that found some, from its
+#                    idle_polls / rx_bursts counters read twice inside the traffic window, at
+#                    20 % and 70 % of it: near 0 = the forwarder was the limit, large = it
+#                    waited for the generator) |
 #                    table_mib (conntrack table from --capacity: slots x 64 B, heap, so in RSS) |
 #                    with --sample also:
 #                    rss_mib | hwm_mib | huge_mib (forwarder VmRSS peak seen / VmHWM /
@@ -46,8 +51,9 @@ work=$(mktemp -d /tmp/pktgen-rate-$$.XXXXXX)
 memif=/pktgen-rate-$$.sock
 pid=
 gen=
+poller=
 cleanup() {
-  for p in $pid $gen; do
+  for p in $poller $gen $pid; do
     if kill -0 "$p" 2>/dev/null; then
       kill -TERM "$p"
       for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -121,6 +127,25 @@ timeout -s INT "$limit" "$BIN" pktgen --dev "net_memif0,role=client,socket=$memi
   --backend 198.18.0.11 --backend 198.18.0.12 --flows "$flows" --mix "$mix" --size 64 --rate "$rate" \
   "${span[@]}" --link-timeout 30 --json --quiet >"$work/gen.json" 2>"$work/gen.err" &
 gen=$!
+# The forwarder's poll counters (idle polls, bursts; summed over its lcores) twice inside the
+# traffic window: once frames flow, plus 20 % and 70 % of the window. Two reads only (no
+# `python3`, one short `dataplane stats` each): a read forks onto the cores under test, and
+# reading every second made the forwarder wait for a descheduled generator.
+polls() {
+  "$BIN" stats --json --socket "$work/dp.sock" 2>/dev/null \
+    | grep -o '"\(idle_polls\|rx_bursts\)": *[0-9]*' \
+    | awk -F: '/idle/ { i += $2 } /bursts/ { b += $2 } END { print i + 0, b + 0 }'
+}
+: >"$work/polls"
+if [ "$fwd" = dataplane ] && [ "$rate" = 0 ] && [ "$passes" = 0 ]; then
+  ( for _ in $(seq 300); do
+      set -- $(polls); [ "${2:-0}" -gt 0 ] && break
+      sleep 0.1
+    done
+    sleep "$(awk -v w="$win" 'BEGIN { print w * 0.2 }')"; polls >>"$work/polls"
+    sleep "$(awk -v w="$win" 'BEGIN { print w * 0.5 }')"; polls >>"$work/polls" ) &
+  poller=$!
+fi
 # CPU ticks (utime + stime) of the forwarder's lcore thread (DPDK names it rte-worker-N) and of
 # the generator process (the child of `timeout`).
 lcore_ticks() {
@@ -147,9 +172,11 @@ while [ $sample -eq 1 ] && kill -0 "$gen" 2>/dev/null; do
 done
 rc=0; wait "$gen" || rc=$?
 gen=
+[ -z "$poller" ] || wait "$poller" || true
+poller=
 [ $rc -eq 0 ] || { echo "error: generator exited $rc: $(tail -3 "$work/gen.err")" >&2; exit 1; }
 mbufs=$(grep -o 'mbufs=[0-9]*' "$work/fwd.log" 2>/dev/null | head -1 | cut -d= -f2 || true)
-python3 - "$work/gen.json" "$work/mem" "$print" "$extra" "${mbufs:-0}" "$capacity" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" "$sample" <<'PY'
+python3 - "$work/gen.json" "$work/mem" "$print" "$extra" "${mbufs:-0}" "$capacity" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" "$sample" "$work/polls" "$fwd" <<'PY'
 import json, sys
 # Mbuf element: 2176 B data room (2048 + 128 headroom) + 128 B struct rte_mbuf + 64 B mempool
 # object header. Table slots: a power-of-two number of 8-way buckets >= capacity, 64 B each.
@@ -176,6 +203,11 @@ vals = {
     "pool_mib": mbufs * MBUF_BYTES / 2**20, "table_mib": slots * SLOT_BYTES / 2**20,
     "tx_mpps": r["tx_mpps"], "missing": r["missing"], "flows_seen": r["flows_seen"],
 }
+# Poll counters: the two reads inside the traffic window (the generator's start-up and the
+# tail after it stopped are idle polls that say nothing about the forwarder).
+p = [tuple(map(int, l.split())) for l in open(sys.argv[11]) if len(l.split()) == 2]
+if sys.argv[12] == "dataplane" and len(p) == 2 and p[1][1] > p[0][1]:
+    vals["fwd_idle_per_burst"] = (p[1][0] - p[0][0]) / (p[1][1] - p[0][1])
 sampled = ("rss_mib", "hwm_mib", "huge_mib", "fwd_cpu_pct", "gen_cpu_pct")
 if sys.argv[10] == "1":
     vals.update(zip(sampled, (mem["VmRSS:"] / 1024, mem["VmHWM:"] / 1024, mem["HugetlbPages:"] / 1024, cpu_pct(1), cpu_pct(2))))
