@@ -178,6 +178,10 @@ mod tests {
             assert!(ns.abs_diff(1_000_000_000) < 1_000, "{hz}: {ns}");
             let day = c.ticks_to_ns(hz * 86_400);
             assert!(day.abs_diff(86_400_000_000_000) < 100_000_000, "{hz}: {day}");
+            // The generator's latency: from a stamp to a later tick, 0 for an earlier one.
+            let t0 = 5 * hz;
+            assert!(c.ns_between(t0, t0 + hz / 1000).abs_diff(1_000_000) < 10, "{hz}");
+            assert_eq!(c.ns_between(t0 + 1, t0), 0);
         }
     }
 }

@@ -25,11 +25,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::icmp::{self, IcmpError};
-use crate::wire::checksum;
 use super::{Ctx, DropReason, Flow, Mode, PacketBuf, Verdict};
 use crate::pipeline::snapshot::{Encap, SourceRange};
 use crate::wire::{
-    gue, ipv4, ipv6, udp, EtherType, EthernetFrame, GueHeader, GueRepr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet,
+    checksum, gue, ipv4, ipv6, udp, EtherType, EthernetFrame, GueHeader, GueRepr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet,
     Ipv6Repr, UdpPacket, UdpRepr, VlanPacket,
 };
 
@@ -174,6 +173,8 @@ impl OuterHeader {
     /// the fields set here (RFC 1071's sum is order-free), not a second pass over the header.
     #[inline]
     pub fn write(&self, out: &mut [u8], inner_len: usize, tos: u8, dont_frag: bool, hash: u64) {
+        // `forward` prepended the overhead in front of an inner IP header, so `out` holds it.
+        debug_assert!(out.len() >= self.overhead(), "outer header does not fit: {} < {}", out.len(), self.overhead());
         let ip_len;
         if self.v6 {
             ip_len = ipv6::HEADER_LEN;
