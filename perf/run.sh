@@ -143,7 +143,8 @@ if [ -x "$ROOT/perf/tools/pktgen_rate.sh" ]; then
   # less when other tenants share the cores (then the memif Mpps measure the scheduler).
   CPU_GROUP="CPU the memif runs got (% of one core, from /proc/PID/task/TID/stat)"
   # Whether the forwarder was the limit of a memif run: RX polls that found nothing per poll
-  # that found frames, over the seconds with traffic (pktgen_rate.sh fwd_idle_per_burst).
+  # that found frames, between two reads inside the traffic window (pktgen_rate.sh
+  # fwd_idle_per_burst).
   IDLE_GROUP="forwarder empty RX polls per received burst, memif runs (0 = the forwarder was the limit)"
   idle_extra() {
     EXTRAS+=("$IDLE_GROUP|fwd_idle_per_burst|dataplane tunnel, $1 flows|polls||large: it waited for the generator, whose limit the rate then is")

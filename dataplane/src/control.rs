@@ -10,7 +10,7 @@
 //!   arrives; the flags (SIGHUP, SIGTERM), learned neighbors and snapshots an lcore could not
 //!   take yet are looked at every [`HOUSEKEEPING_INTERVAL`] ([`RETRY_INTERVAL`] while a snapshot
 //!   or a neighbor republish is pending). It never touches the packet path: lcores only see new
-//!   `Arc<Snapshot>`s on their bounded channels (`try_recv` once per burst).
+//!   `Arc<Snapshot>`s on their bounded channels (looked at between bursts).
 //! - **Reload** (SIGHUP through [`Control::reload_flag`], or `{"cmd":"reload"}`): re-read the
 //!   file, validate, refuse changes that need a restart ([`crate::config::restart_only_change`]:
 //!   `[eal]`, `[[port]]`, `conntrack.capacity`, `control.socket`), build the snapshot, and only

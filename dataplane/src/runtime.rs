@@ -15,8 +15,9 @@
 //!   (prefetching the burst's connection-table lines first) → per-output-port batch → `tx_burst`, retried once; what the NIC still refuses is freed and
 //!   counted (`tx_dropped` on the port, `DropReason::TxFull`). `ToKernel` goes to the arrival
 //!   port's kernel port, `Reply` back out of the arrival port. Between bursts: take the newest
-//!   snapshot (`try_recv`), expire idle flows (paced to one table sweep a second, at most
-//!   [`EXPIRE_BUDGET`] slots per iteration), and on the first lcore send at most one
+//!   snapshot (`try_recv`, only when the channel is not empty), expire idle flows (paced to
+//!   one table sweep a second, at most [`EXPIRE_BUDGET`] slots per iteration), and on the first
+//!   lcore send at most one
 //!   ARP/NS solicitation every [`SOLICIT_PERIOD_NS`]. Multi-segment frames are dropped as
 //!   `Unsupported`. Nothing on this path panics, blocks, allocates or makes a syscall.
 //! - The loops run until the shared shutdown flag is set; [`Runtime::stop`] sets it, joins the

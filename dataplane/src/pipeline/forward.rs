@@ -169,7 +169,7 @@ impl OuterHeader {
     /// Writes the header into `out` (at least [`Self::overhead`] bytes, directly followed by the
     /// `inner_len` bytes of the inner packet) for a packet with TOS / traffic class `tos`, DF
     /// `dont_frag` (IPv4 outer) and flow hash `hash`. The caller checked `len + inner_len`
-    /// against the MTU, so every length fits 16 bits. The IPv4 checksum is [`Self::sum4`] plus
+    /// against the MTU, so every length fits 16 bits. The IPv4 checksum is the prepared `sum4` plus
     /// the fields set here (RFC 1071's sum is order-free), not a second pass over the header.
     #[inline]
     pub fn write(&self, out: &mut [u8], inner_len: usize, tos: u8, dont_frag: bool, hash: u64) {

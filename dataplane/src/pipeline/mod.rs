@@ -50,7 +50,7 @@ pub mod neighbor;
 pub mod snapshot;
 pub mod verdict;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::conntrack::{ConnTable, FlowKey, Insert, State, TcpSignal};
@@ -58,7 +58,7 @@ use crate::limits::BURST_SIZE;
 use crate::config::PortRole;
 use crate::stats::LcoreCounters;
 use crate::wire::{
-    EtherType, IpProtocol, Ipv4Packet, Ipv6Packet, L2Info, TcpFlags, TcpPacket, UdpPacket,
+    EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Ipv6Packet, L2Info, TcpFlags, TcpPacket, UdpPacket,
 };
 
 pub use snapshot::{
@@ -669,48 +669,50 @@ fn front_plain_ipv4(snap: &Snapshot, frame: &[u8]) -> Option<L4Front> {
     const TCP_MIN: usize = crate::wire::tcp::HEADER_LEN;
     const UDP_MIN: usize = crate::wire::udp::HEADER_LEN;
     // Ethernet + IPv4 + a minimal TCP header: every TCP frame has it, and every UDP frame on an
-    // Ethernet wire does too (its 60-byte minimum); a shorter one goes the general way.
+    // Ethernet wire does too (its 60-byte minimum); a shorter one goes the general way. The
+    // views below read their fields from these fixed-size slices, so their bounds checks fold
+    // away.
     let h: &[u8; L4 + TCP_MIN] = frame.get(..L4 + TCP_MIN)?.try_into().ok()?;
-    let be16 = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+    let eth = EthernetFrame::new_unchecked(&h[..L3]);
+    let ip = Ipv4Packet::new_unchecked(&h[L3..L4]);
     // EtherType IPv4, version 4 with IHL 5 (no options).
-    if be16(12) != EtherType::IPV4.0 || h[L3] != 0x45 {
+    if eth.ethertype() != EtherType::IPV4 || ip.version() != 4 || ip.header_len() != crate::wire::ipv4::HEADER_LEN {
         return None;
     }
-    let total = usize::from(be16(L3 + 2));
-    let l4_len = total.checked_sub(L4 - L3)?;
-    // More-fragments flag or a fragment offset (the reserved bit is not looked at, as in
-    // `Ipv4Packet::is_fragment`).
-    if total > frame.len() - L3 || be16(L3 + 6) & 0x3fff != 0 {
+    let total = usize::from(ip.total_len());
+    let l4_len = total.checked_sub(crate::wire::ipv4::HEADER_LEN)?;
+    if total > frame.len() - L3 || ip.is_fragment() {
         return None;
     }
-    let proto = h[L3 + 9];
-    let dst = Ipv4Addr::new(h[L3 + 16], h[L3 + 17], h[L3 + 18], h[L3 + 19]);
+    let proto = ip.next_header();
+    let dst = ip.dst_addr();
     let vip = snap.vip_services(IpAddr::V4(dst))?;
-    if crate::wire::checksum::sum(&h[L3..L4]) != 0xffff {
+    if !ip.verify_checksum() {
         return None;
     }
-    let (sport, dport) = (be16(L4), be16(L4 + 2));
-    let tcp = match IpProtocol(proto) {
+    let l4 = &h[L4..];
+    let (sport, dport, tcp) = match proto {
         IpProtocol::TCP => {
-            let header_len = usize::from(h[L4 + 12] >> 4) * 4;
+            let t = TcpPacket::new_unchecked(l4);
+            let header_len = t.header_len();
             if l4_len < TCP_MIN || header_len < TCP_MIN || header_len > l4_len {
                 return None;
             }
-            Some(tcp_signal(TcpFlags(be16(L4 + 12))))
+            (t.src_port(), t.dst_port(), Some(tcp_signal(t.flags())))
         }
         IpProtocol::UDP => {
-            let declared = usize::from(be16(L4 + 4));
+            let u = UdpPacket::new_unchecked(l4);
+            let declared = usize::from(u.len());
             if l4_len < UDP_MIN || declared < UDP_MIN || declared > l4_len {
                 return None;
             }
-            None
+            (u.src_port(), u.dst_port(), None)
         }
         _ => return None,
     };
-    let si = snap.service_of(vip, proto, dport)?;
-    let src = Ipv4Addr::new(h[L3 + 12], h[L3 + 13], h[L3 + 14], h[L3 + 15]);
-    let hash = FlowKey::new(IpAddr::V4(src), IpAddr::V4(dst), sport, dport, proto).hash();
-    let flow = Flow::new(L3, L4, L3 + total, vip, proto, false, false);
+    let si = snap.service_of(vip, proto.0, dport)?;
+    let hash = FlowKey::new(IpAddr::V4(ip.src_addr()), IpAddr::V4(dst), sport, dport, proto.0).hash();
+    let flow = Flow::new(L3, L4, L3 + total, vip, proto.0, false, false);
     Some(L4Front { flow, si, sport, dport, hash, tcp })
 }
 
