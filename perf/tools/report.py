@@ -57,6 +57,38 @@ def targets(res):
     return ["## Targets", "", "| target | measured | met? |", "|---|---|---|"] + rows + [""]
 
 
+def pcap_budget(res):
+    """Per-packet time of the pcap replay cases, and what 0.8x testpmd 5tswap leaves the
+    forwarder for its own work: 1000 / Mpps is ns per packet, and testpmd io (receive and send,
+    no packet touched) is the cost of the DPDK I/O alone on this port. All from this run."""
+    g = next((c["group"] for c in res["cases"] if c["group"].startswith("forwarder, net_pcap")), None)
+    by = {c["name"]: c.get("median") for c in res["cases"] if c["group"] == g}
+    pipe = next((c.get("median") for c in res["cases"]
+                 if c["group"].startswith("pipeline alone") and c["name"] == "pipeline, 1K SYN flows"), None)
+    io, swap, csum, fwd = (by.get(n) for n in ("testpmd io, 1K SYN flows", "testpmd 5tswap, 1K SYN flows",
+                                               "testpmd csum, 1K SYN flows", "dataplane tunnel, 1K SYN flows"))
+    if not (io and swap and fwd):
+        return []
+    ns = lambda mpps: 1000.0 / mpps
+    budget = ns(0.8 * swap) - ns(io)
+    rows = [("testpmd io: DPDK receive + send alone", ns(io)),
+            ("testpmd 5tswap: the anchor", ns(swap)),
+            ("0.8x testpmd 5tswap: the target", ns(0.8 * swap)),
+            ("left for the forwarder's own work at the target (target - io)", budget)]
+    if csum:
+        rows.append(("testpmd csum: parses the headers, recomputes the checksums in software", ns(csum)))
+    rows += [("forwarder, full pipeline", ns(fwd)),
+             ("the forwarder's own work (forwarder - io)", ns(fwd) - ns(io))]
+    if pipe:
+        rows.append(("pipeline alone, no I/O (benches/pipeline.rs; includes refilling each frame, as the PMD's copy)", pipe))
+    return (["## pcap replay, 1K SYN flows: time per packet", "",
+             "Derived from the medians above (ns per packet = 1000 / Mpps). The target leaves the "
+             "forwarder the time between testpmd io and 0.8x testpmd 5tswap for everything it does "
+             "beyond receiving and sending a frame.", "",
+             "| what | ns per packet |", "|---|---|"]
+            + [f"| {w} | {fmt(v)} |" for w, v in rows] + [""])
+
+
 def markdown(res):
     h = res["host"]
     out = [f"# Benchmark results {res['date']}", "",
@@ -82,7 +114,7 @@ def markdown(res):
             out.append(f"| {c['name']} | {fmt(c['median'])} | {rng} | {c['unit']} | "
                        f"{c.get('anchor') or '-'} | {fmt(c.get('ratio'))} | {note.strip()} |")
         out.append("")
-    return "\n".join(out + targets(res))
+    return "\n".join(out + targets(res) + pcap_budget(res))
 
 
 def charts(res, base):
