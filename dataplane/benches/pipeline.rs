@@ -19,7 +19,6 @@
 mod util;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use dataplane::config::Config;
@@ -41,7 +40,7 @@ fn main() {
     let flows: u64 = util::arg("--flows", "1024").parse().expect("--flows N");
     let mix = util::arg("--mix", "syn");
     let samples: usize = util::arg("--samples", "5").parse().expect("--samples N");
-    let frames = capture(flows, &mix);
+    let frames = util::capture(flows, &mix);
 
     let config = Config::parse(&CONFIG.replace("@DEVARGS@", "net_null0").replace("@SOCKET@", "/nonexistent/bench.sock")).expect("bench config is valid");
     // The DPDK pcap port's MAC is the capture's destination (mkpcap.py's default).
@@ -92,23 +91,4 @@ fn main() {
     let labels = [("mix", mix.clone()), ("flows", flows.to_string())];
     util::report("pipeline", &labels, &per_packet, "ns_per_packet");
     util::report("pipeline", &labels, &mpps, "Mpps");
-}
-
-/// The frames of a fresh `mkpcap.py` capture (written to a temporary file and read back).
-fn capture(flows: u64, mix: &str) -> Vec<Vec<u8>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = std::env::temp_dir().join(format!("pipeline-bench-{}-{mix}-{flows}.pcap", std::process::id()));
-    let status = std::process::Command::new("python3")
-        .arg(root.join("perf/tools/mkpcap.py"))
-        .arg(&out)
-        .args(["--flows", &flows.to_string(), "--mix", mix])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("python3 runs perf/tools/mkpcap.py");
-    assert!(status.success(), "mkpcap.py failed");
-    let bytes = std::fs::read(&out).expect("mkpcap.py wrote the capture");
-    let _ = std::fs::remove_file(&out);
-    let frames: Vec<Vec<u8>> = dataplane::pcap::records(&bytes).map(<[u8]>::to_vec).collect();
-    assert!(!frames.is_empty(), "empty capture");
-    frames
 }

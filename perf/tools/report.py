@@ -63,8 +63,8 @@ def pcap_budget(res):
     no packet touched) is the cost of the DPDK I/O alone on this port. All from this run."""
     g = next((c["group"] for c in res["cases"] if c["group"].startswith("forwarder, net_pcap")), None)
     by = {c["name"]: c.get("median") for c in res["cases"] if c["group"] == g}
-    pipe = next((c.get("median") for c in res["cases"]
-                 if c["group"].startswith("pipeline alone") and c["name"] == "pipeline, 1K SYN flows"), None)
+    alone = {c["name"]: c.get("median") for c in res["cases"] if c["group"].startswith("pipeline alone")}
+    pipe, floor, refill = (alone.get(n) for n in ("pipeline, 1K SYN flows", "floor, 1K SYN flows", "refill alone, 1K SYN flows"))
     io, swap, csum, fwd = (by.get(n) for n in ("testpmd io, 1K SYN flows", "testpmd 5tswap, 1K SYN flows",
                                                "testpmd csum, 1K SYN flows", "dataplane tunnel, 1K SYN flows"))
     if not (io and swap and fwd):
@@ -81,10 +81,15 @@ def pcap_budget(res):
              ("the forwarder's own work (forwarder - io)", ns(fwd) - ns(io))]
     if pipe:
         rows.append(("pipeline alone, no I/O (benches/pipeline.rs; includes refilling each frame, as the PMD's copy)", pipe))
+    if pipe and refill:
+        rows.append(("the pipeline's work (pipeline - refill alone)", pipe - refill))
+    if floor and refill:
+        rows.append(("the floor's work: the least this traffic needs, one straight-line path (benches/floor.rs; floor - refill alone)", floor - refill))
     return (["## pcap replay, 1K SYN flows: time per packet", "",
              "Derived from the medians above (ns per packet = 1000 / Mpps). The target leaves the "
              "forwarder the time between testpmd io and 0.8x testpmd 5tswap for everything it does "
-             "beyond receiving and sending a frame.", "",
+             "beyond receiving and sending a frame; the floor's work is what the least work a forwarder "
+             "must do for this traffic costs on this machine.", "",
              "| what | ns per packet |", "|---|---|"]
             + [f"| {w} | {fmt(v)} |" for w, v in rows] + [""])
 

@@ -60,3 +60,25 @@ pub fn report(bench: &str, labels: &[(&str, String)], values: &[f64], unit: &str
     ));
     println!("{line}");
 }
+
+/// The frames of a fresh `perf/tools/mkpcap.py` capture of `flows` TCP flows (`mix`: `syn` or
+/// `data`) towards VIP 198.18.100.1:80, written to a temporary file and read back (the replay
+/// benches' traffic).
+#[allow(dead_code)] // used by the replay benches, not by every bench that includes this module
+pub fn capture(flows: u64, mix: &str) -> Vec<Vec<u8>> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::env::temp_dir().join(format!("replay-bench-{}-{mix}-{flows}.pcap", std::process::id()));
+    let status = std::process::Command::new("python3")
+        .arg(root.join("perf/tools/mkpcap.py"))
+        .arg(&out)
+        .args(["--flows", &flows.to_string(), "--mix", mix])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3 runs perf/tools/mkpcap.py");
+    assert!(status.success(), "mkpcap.py failed");
+    let bytes = std::fs::read(&out).expect("mkpcap.py wrote the capture");
+    let _ = std::fs::remove_file(&out);
+    let frames: Vec<Vec<u8>> = dataplane::pcap::records(&bytes).map(<[u8]>::to_vec).collect();
+    assert!(!frames.is_empty(), "empty capture");
+    frames
+}
