@@ -31,9 +31,12 @@
 mod util;
 
 use dataplane::dpdk::CpuPrefetch;
+use std::net::Ipv4Addr;
+
 use dataplane::limits::BURST_SIZE;
 use dataplane::maglev::{Hash64, SEED_FLOW};
 use dataplane::pipeline::{PacketBuf, Prefetch, VecBuf};
+use dataplane::wire::{checksum, ipv4, tcp, EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket};
 
 /// Packets per timed sample, as in `benches/pipeline.rs`.
 const PACKETS_PER_SAMPLE: u64 = 4 << 20;
@@ -42,10 +45,13 @@ const SLOTS: usize = 1 << 20;
 /// Slots of the backend table (Maglev's default size).
 const LOOKUP: u64 = 65537;
 /// The replay's VIP and port (perf/tools/mkpcap.py, perf/tools/forwarder-tunnel.toml).
-const VIP: [u8; 4] = [198, 18, 100, 1];
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
 const PORT: u16 = 80;
 const MTU: usize = 1500;
-const OUTER: usize = 20;
+const OUTER: usize = ipv4::HEADER_LEN;
+/// Offsets of the IP and TCP headers in an untagged frame.
+const L3: usize = dataplane::wire::ethernet::HEADER_LEN;
+const L4: usize = L3 + ipv4::HEADER_LEN;
 
 /// One tracked flow: the 13-byte 5-tuple (as two words, the protocol folded in), the backend
 /// and the tick it was last seen.
@@ -59,37 +65,33 @@ struct Slot {
     used: bool,
 }
 
-/// One's-complement fold of a 64-bit sum of 16/32-bit words.
-#[inline(always)]
-fn fold(mut s: u64) -> u16 {
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    ((s & 0xffff) + (s >> 16)) as u16
-}
-
 /// The checks, and the flow's two key words, of a frame: `None` for anything the replay's
 /// forwarder would not forward.
+/// Read through the project's wire views over a fixed-size prefix, as the pipeline's
+/// fixed-offset parse reads them (the bounds checks fold away).
 #[inline(always)]
 fn parse(frame: &[u8]) -> Option<(u64, u32)> {
-    let h: &[u8; 54] = frame.get(..54)?.try_into().ok()?;
-    if h[12..14] != [8, 0] || h[14] != 0x45 || h[23] != 6 || h[30..34] != VIP || u16::from_be_bytes([h[36], h[37]]) != PORT {
+    let h: &[u8; L4 + tcp::HEADER_LEN] = frame.get(..L4 + tcp::HEADER_LEN)?.try_into().ok()?;
+    let ip = Ipv4Packet::new_unchecked(&h[L3..L4]);
+    let t = TcpPacket::new_unchecked(&h[L4..]);
+    if EthernetFrame::new_unchecked(&h[..L3]).ethertype() != EtherType::IPV4
+        || ip.version() != 4
+        || ip.header_len() != ipv4::HEADER_LEN
+        || ip.next_header() != IpProtocol::TCP
+        || ip.dst_addr() != VIP
+        || t.dst_port() != PORT
+    {
         return None;
     }
-    let total = usize::from(u16::from_be_bytes([h[16], h[17]]));
-    if !(40..=frame.len() - 14).contains(&total) || u16::from_be_bytes([h[20], h[21]]) & 0x3fff != 0 {
+    let total = usize::from(ip.total_len());
+    if !(ipv4::HEADER_LEN + tcp::HEADER_LEN..=frame.len() - L3).contains(&total) || ip.is_fragment() {
         return None;
     }
-    let doff = usize::from(h[46] >> 4) * 4;
-    if doff < 20 || doff > total - 20 {
+    if t.header_len() < tcp::HEADER_LEN || t.header_len() > total - ipv4::HEADER_LEN || !ip.verify_checksum() {
         return None;
     }
-    let sum: u64 = h[14..34].chunks_exact(4).map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))).sum();
-    if fold(sum) != 0xffff {
-        return None;
-    }
-    let addrs = u64::from_be_bytes(h[26..34].try_into().ok()?);
-    let ports = u32::from_be_bytes(h[34..38].try_into().ok()?);
+    let addrs = u64::from(u32::from(ip.src_addr())) << 32 | u64::from(u32::from(VIP));
+    let ports = u32::from(t.src_port()) << 16 | u32::from(PORT);
     Some((addrs, ports))
 }
 
@@ -98,8 +100,8 @@ struct Floor {
     lookup: Vec<u16>,
     /// Per backend: MAC, prepared outer IPv4 header (total length and checksum zero), and the
     /// one's-complement sum of that header.
-    backends: [([u8; 6], [u8; OUTER], u64); 2],
-    mac: [u8; 6],
+    backends: [(EthernetAddress, [u8; OUTER], u16); 2],
+    mac: EthernetAddress,
     /// Per backend: packets, bytes.
     counters: [[u64; 2]; 2],
 }
@@ -108,13 +110,23 @@ impl Floor {
     fn new() -> Floor {
         let outer = |dst: [u8; 4]| {
             let mut h = [0u8; OUTER];
-            h[0] = 0x45;
-            h[8] = 64;
-            h[9] = 4; // IPIP
-            h[12..16].copy_from_slice(&[198, 18, 0, 2]);
-            h[16..20].copy_from_slice(&dst);
-            let sum = h.chunks_exact(2).map(|w| u64::from(u16::from_be_bytes([w[0], w[1]]))).sum();
-            (h, sum)
+            let repr = Ipv4Repr {
+                src_addr: Ipv4Addr::new(198, 18, 0, 2),
+                dst_addr: dst.into(),
+                next_header: IpProtocol::IPV4,
+                payload_len: 0,
+                ttl: 64,
+                tos: 0,
+                ident: 0,
+                dont_frag: false,
+                more_frags: false,
+                frag_offset: 0,
+            };
+            repr.emit(&mut Ipv4Packet::new_unchecked(&mut h[..])).expect("20 bytes hold an IPv4 header");
+            let mut p = Ipv4Packet::new_unchecked(&mut h[..]);
+            p.set_total_len(0);
+            p.set_checksum(0);
+            (h, checksum::sum(&h))
         };
         let (h11, s11) = outer([198, 18, 0, 11]);
         let (h12, s12) = outer([198, 18, 0, 12]);
@@ -122,8 +134,8 @@ impl Floor {
             table: vec![Slot::default(); SLOTS],
             // Half the slots to each backend, spread as Maglev spreads them.
             lookup: (0..LOOKUP).map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 63) as u16).collect(),
-            backends: [([2, 0, 0, 0, 0, 0x11], h11, s11), ([2, 0, 0, 0, 0, 0x12], h12, s12)],
-            mac: [2, 0, 0, 0, 0, 1],
+            backends: [(EthernetAddress([2, 0, 0, 0, 0, 0x11]), h11, s11), (EthernetAddress([2, 0, 0, 0, 0, 0x12]), h12, s12)],
+            mac: EthernetAddress([2, 0, 0, 0, 0, 1]),
             counters: [[0; 2]; 2],
         }
     }
@@ -172,39 +184,32 @@ impl Floor {
             }
             i = (i + 1) & (SLOTS - 1);
         };
-        let (total, ttl) = {
-            let d = b.data();
-            (usize::from(u16::from_be_bytes([d[16], d[17]])), d[22])
-        };
-        if ttl <= 1 || total + OUTER > MTU {
+        let Some(inner) = b.data_mut().get_mut(L3..L4) else { return false };
+        let mut ip = Ipv4Packet::new_unchecked(inner);
+        let total = usize::from(ip.total_len());
+        if ip.ttl() <= 1 || total + OUTER > MTU {
             return false;
         }
-        b.truncate(14 + total);
-        {
-            let ip = &mut b.data_mut()[14..34];
-            ip[8] = ttl - 1;
-            // RFC 1624: HC' = ~(~HC + ~m + m'), the TTL/protocol word down by 0x100.
-            let c = u32::from(!u16::from_be_bytes([ip[10], ip[11]])) + 0xfeff;
-            ip[10..12].copy_from_slice(&(!fold(u64::from(c))).to_be_bytes());
-        }
+        ip.decrement_ttl();
+        b.truncate(L3 + total);
         if !b.prepend(OUTER) {
             return false;
         }
         let (mac, outer, sum) = &self.backends[usize::from(backend)];
         let len = (OUTER + total) as u16;
-        let d: &mut [u8; 14 + OUTER] = match b.data_mut().get_mut(..14 + OUTER).and_then(|d| d.try_into().ok()) {
-            Some(d) => d,
-            None => return false,
-        };
-        d[..6].copy_from_slice(mac);
-        d[6..12].copy_from_slice(&self.mac);
-        d[12..14].copy_from_slice(&[8, 0]);
-        d[14..].copy_from_slice(outer);
-        d[16..18].copy_from_slice(&len.to_be_bytes());
-        d[24..26].copy_from_slice(&(!fold(sum + u64::from(len))).to_be_bytes());
+        let Some(d) = b.data_mut().get_mut(..L4) else { return false };
+        let (l2, l3) = d.split_at_mut(L3);
+        let mut eth = EthernetFrame::new_unchecked(l2);
+        eth.set_dst_addr(*mac);
+        eth.set_src_addr(self.mac);
+        eth.set_ethertype(EtherType::IPV4);
+        l3.copy_from_slice(outer);
+        let mut ip = Ipv4Packet::new_unchecked(l3);
+        ip.set_total_len(len);
+        ip.set_checksum(!checksum::combine(&[*sum, len]));
         let c = &mut self.counters[usize::from(backend)];
         c[0] += 1;
-        c[1] += u64::from(len) + 14;
+        c[1] += u64::from(len) + L3 as u64;
         true
     }
 }
@@ -237,15 +242,16 @@ fn main() {
     // inner packet lost one TTL, both headers' checksums correct.
     for (i, b) in bufs.iter().enumerate() {
         let d = b.data();
-        let sum = |h: &[u8]| fold(h.chunks_exact(2).map(|w| u64::from(u16::from_be_bytes([w[0], w[1]]))).sum());
         let original = &frames[(next + frames.len() - BURST_SIZE + i) % frames.len()];
-        let ok = d[12..14] == [8, 0]
-            && d[23] == 4
-            && usize::from(u16::from_be_bytes([d[16], d[17]])) == d.len() - 14
-            && sum(&d[14..34]) == 0xffff
-            && sum(&d[34..54]) == 0xffff
-            && d[42] == original[22] - 1
-            && d[54..] == original[34..14 + usize::from(u16::from_be_bytes([original[16], original[17]]))];
+        let before = Ipv4Packet::new_unchecked(&original[L3..]);
+        let (outer, inner) = (Ipv4Packet::new_unchecked(&d[L3..L4]), Ipv4Packet::new_unchecked(&d[L4..]));
+        let ok = EthernetFrame::new_unchecked(d).ethertype() == EtherType::IPV4
+            && outer.next_header() == IpProtocol::IPV4
+            && usize::from(outer.total_len()) == d.len() - L3
+            && outer.verify_checksum()
+            && inner.verify_checksum()
+            && inner.ttl() == before.ttl() - 1
+            && d[L4 + ipv4::HEADER_LEN..] == original[L4..L3 + usize::from(before.total_len())];
         assert!(ok, "frame {i} of the last burst is not the right IPIP packet: {d:02x?}");
     }
     let forwarded: u64 = floor.counters.iter().map(|c| c[0]).sum();
