@@ -115,11 +115,12 @@ run_case "$PIPE_GROUP" "pipeline, 1K SYN flows" ns "" "same capture and config a
 run_case "$PIPE_GROUP" "pipeline, 2K data flows" ns "" "Maglev, no entries" -- \
   bash "$ROOT/perf/tools/bench_value.sh" pipeline "mix=data unit=ns_per_packet" -- --flows 2048 --mix data --samples 5
 # The floor under it (dataplane/benches/floor.rs): the least work the same traffic needs, as one
-# straight-line path with the config's constants folded in; and the two benches' refill alone.
+# straight-line path with the config's constants folded in; and, from the same bench process,
+# the two benches' refill alone.
+EXTRAS=("$PIPE_GROUP|refill_ns|refill alone, 1K SYN flows|ns||both benches' frame refill, included in their numbers")
 run_case "$PIPE_GROUP" "floor, 1K SYN flows" ns "" "least work for this traffic, straight line, not a forwarder" -- \
-  bash "$ROOT/perf/tools/bench_value.sh" floor "part=all mix=syn" -- --flows 1024 --mix syn --samples 5
-run_case "$PIPE_GROUP" "refill alone, 1K SYN flows" ns "" "both benches' frame refill, included in their numbers" -- \
-  bash "$ROOT/perf/tools/bench_value.sh" floor "part=refill mix=syn" -- --flows 1024 --mix syn --samples 5
+  bash "$ROOT/perf/tools/bench_value.sh" floor "part=all mix=syn" --extra "$EXTRA" refill_ns "part=refill mix=syn" \
+  -- --flows 1024 --mix syn --samples 5
 
 # ---------------------------------------------------------------- control plane and table (pure code)
 # Maglev rebuild: the control thread's time from a config/health change to a new table
