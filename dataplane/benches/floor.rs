@@ -21,7 +21,10 @@
 //!
 //! It is not a forwarder: no config or reload, no other VIPs, services, families, tags or
 //! tunnels, no TCP state or timeouts, no eviction, no ICMP errors, no per-service counters.
-//! Every frame must come out forwarded, else the bench stops with the count.
+//! Headers are read and written through the project's wire views and checksum functions, as
+//! the pipeline does. Every frame must come out forwarded, else the bench stops with the count,
+//! and the last burst's frames must be the right IPIP packets (both checksums, the inner TTL
+//! one lower, the inner bytes intact).
 //!
 //! `cargo bench -p dataplane --bench floor [-- --flows 1024 --mix syn --samples 5]` prints
 //! `BENCH floor part=all mix=syn flows=1024 median=<ns/packet> ... unit=ns_per_packet`, and the
